@@ -1,0 +1,255 @@
+// The only place that reads argv and the environment. Everything else receives a frozen Config.
+import { parseArgs } from "node:util";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { TOOL_NAMES } from "./tools/catalog.js";
+
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+export type ConfirmVia = "auto" | "form" | "page";
+export type Transport = "stdio" | "http";
+
+export interface Timeouts {
+  /** TCP connect to the API. */
+  connectMs: number;
+  /** From request sent to response headers (first byte). */
+  headersMs: number;
+  /** Longest silence between two body chunks. */
+  bodyMs: number;
+  /** Whole call, headers to last byte: a stream that trickles forever still ends. */
+  totalMs: number;
+}
+
+export interface Config {
+  command: "serve" | "audit-verify" | "help" | "version";
+  /** For `audit verify [file]`. */
+  auditFile?: string;
+  /** Upstream base URL; undefined with --sandbox until the sandbox has started. */
+  apiUrl?: string;
+  /** The server's own key (stdio). Never lent to HTTP clients. */
+  apiKey?: string;
+  sandbox: boolean;
+  readOnly: boolean;
+  /** Allowlist of tool names, or undefined for all. */
+  tools?: readonly string[];
+  logLevel: LogLevel;
+  transport: Transport;
+  host: string;
+  port: number;
+  allowedOrigins: readonly string[];
+  /** Base URL people reach the confirmation page at, in HTTP mode. */
+  publicUrl?: string;
+  confirmVia: ConfirmVia;
+  /** Port of the stdio-mode loopback confirmation page; 0 = ephemeral. */
+  confirmPort: number;
+  /** How long a form elicitation waits for the person. */
+  confirmWaitMs: number;
+  /** How long a confirmation stays usable. Never unlimited. */
+  confirmTtlMs: number;
+  maxCreditsPerCall?: number;
+  maxCreditsPerDay?: number;
+  stateDir: string;
+  timeouts: Timeouts;
+  /** Most NDJSON rows one tool result carries. */
+  maxRows: number;
+  /** Largest file answer read from upstream; larger ones are described, not embedded. */
+  maxFileBytes: number;
+  /** Largest JSON answer read from upstream. */
+  maxJsonBytes: number;
+  /** Largest incoming HTTP request body. */
+  maxRequestBytes: number;
+  /** Retries for reads (and for spends with their own key). */
+  maxRetries: number;
+  /** Longest Retry-After we honour. */
+  maxRetryAfterMs: number;
+  maxConcurrentCallsPerSession: number;
+  sessionIdleMs: number;
+  shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {}
+
+export const HELP = `geopera-billing-mcp — MCP server for Geopera's billing API
+
+Usage:
+  geopera-billing-mcp [options]              serve over stdio (default) or HTTP
+  geopera-billing-mcp audit verify [file]    check the audit file's hash chain
+
+Environment:
+  GEOPERA_API_URL     billing API base URL (e.g. https://api.geopera.com)
+  GEOPERA_API_KEY     gpra_ API key or session token (stdio mode)
+  GEOPERA_STATE_DIR   where the idempotency journal and audit file live
+
+Options:
+  --sandbox                   run against the embedded sandbox API (no account, no key)
+  --read-only                 expose only the read tools
+  --tools a,b,c               expose only these tools (unknown names stop start-up)
+  --transport stdio|http      default stdio
+  --host H --port P           HTTP listener (default 127.0.0.1:8787)
+  --allowed-origins a,b       browser origins allowed over HTTP (default: loopback only)
+  --public-url URL            base URL of the confirmation page in HTTP mode
+  --confirm-via auto|form|page  how a person confirms a spend (default auto: form if the client can)
+  --confirm-port P            port of the loopback confirmation page (default: ephemeral)
+  --confirm-wait S            seconds a confirmation form waits for the person (default 600)
+  --confirm-ttl S             seconds a confirmation stays usable (default 600, at most 3600)
+  --max-credits-per-call N    refuse spends above N credits (off by default)
+  --max-credits-per-day N     refuse spends that would pass N credits today (off by default)
+  --state-dir DIR             journal and audit directory (default ~/.geopera-billing-mcp)
+  --max-rows N                rows per result for streamed lists (default 100)
+  --timeout-connect S, --timeout-headers S, --timeout-body S, --timeout-total S
+  --log-level debug|info|warn|error|silent   (default info, to stderr)
+  --help, --version
+`;
+
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+const MAX_TTL_MS = 3_600_000;
+
+function positiveInt(name: string, raw: string | undefined, fallback?: number): number | undefined {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new ConfigError(`${name} must be a positive whole number, got "${raw}"`);
+  return Number(raw);
+}
+
+function port(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new ConfigError(`${name} must be a port number 0-65535, got "${raw}"`);
+  return Number(raw);
+}
+
+function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+  return raw as T;
+}
+
+function list(raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  return raw.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+function url(name: string, raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  return raw.replace(/\/+$/, "");
+}
+
+const seconds = (n: number | undefined) => (n === undefined ? undefined : n * 1000);
+
+export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Readonly<Config> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        sandbox: { type: "boolean" },
+        "read-only": { type: "boolean" },
+        tools: { type: "string" },
+        transport: { type: "string" },
+        host: { type: "string" },
+        port: { type: "string" },
+        "allowed-origins": { type: "string" },
+        "public-url": { type: "string" },
+        "confirm-via": { type: "string" },
+        "confirm-port": { type: "string" },
+        "confirm-wait": { type: "string" },
+        "confirm-ttl": { type: "string" },
+        "max-credits-per-call": { type: "string" },
+        "max-credits-per-day": { type: "string" },
+        "state-dir": { type: "string" },
+        "max-rows": { type: "string" },
+        "timeout-connect": { type: "string" },
+        "timeout-headers": { type: "string" },
+        "timeout-body": { type: "string" },
+        "timeout-total": { type: "string" },
+        "log-level": { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const v = parsed.values;
+  const pos = parsed.positionals;
+
+  let command: Config["command"] = "serve";
+  let auditFile: string | undefined;
+  if (v.help) command = "help";
+  else if (v.version) command = "version";
+  else if (pos.length > 0) {
+    if (pos[0] === "audit" && pos[1] === "verify" && pos.length <= 3) {
+      command = "audit-verify";
+      auditFile = pos[2];
+    } else {
+      throw new ConfigError(`unknown command "${pos.join(" ")}" (try --help)`);
+    }
+  }
+
+  const tools = list(v.tools);
+  if (tools) {
+    const unknown = tools.filter((t) => !TOOL_NAMES.includes(t));
+    if (unknown.length) throw new ConfigError(`--tools names unknown tool(s): ${unknown.join(", ")}. Known: ${TOOL_NAMES.join(", ")}`);
+    if (tools.length === 0) throw new ConfigError("--tools must name at least one tool");
+  }
+
+  const transport = oneOf<Transport>("--transport", v.transport, ["stdio", "http"], "stdio");
+  const sandbox = Boolean(v.sandbox);
+  const apiUrl = sandbox ? undefined : url("GEOPERA_API_URL", env.GEOPERA_API_URL);
+  const apiKey = sandbox ? undefined : env.GEOPERA_API_KEY || undefined;
+  if (command === "serve" && !sandbox) {
+    // HTTP clients bring their own key, so only the URL is needed there.
+    const missing = [!apiUrl && "GEOPERA_API_URL", transport === "stdio" && !apiKey && "GEOPERA_API_KEY"].filter(Boolean);
+    if (missing.length) {
+      throw new ConfigError(`${missing.join(" and ")} must be set (or pass --sandbox to try the embedded sandbox API with no key)`);
+    }
+  }
+
+  const ttl = seconds(positiveInt("--confirm-ttl", v["confirm-ttl"])) ?? 600_000;
+  if (ttl > MAX_TTL_MS) throw new ConfigError(`--confirm-ttl must be at most ${MAX_TTL_MS / 1000} seconds`);
+
+  const config: Config = {
+    command,
+    auditFile,
+    apiUrl,
+    apiKey,
+    sandbox,
+    readOnly: Boolean(v["read-only"]),
+    tools,
+    logLevel: oneOf<LogLevel>("--log-level", v["log-level"], LOG_LEVELS, "info"),
+    transport,
+    host: v.host ?? "127.0.0.1",
+    port: port("--port", v.port, 8787),
+    allowedOrigins: list(v["allowed-origins"]) ?? [],
+    publicUrl: url("--public-url", v["public-url"]),
+    confirmVia: oneOf<ConfirmVia>("--confirm-via", v["confirm-via"], ["auto", "form", "page"], "auto"),
+    confirmPort: port("--confirm-port", v["confirm-port"], 0),
+    confirmWaitMs: seconds(positiveInt("--confirm-wait", v["confirm-wait"])) ?? 600_000,
+    confirmTtlMs: ttl,
+    maxCreditsPerCall: positiveInt("--max-credits-per-call", v["max-credits-per-call"]),
+    maxCreditsPerDay: positiveInt("--max-credits-per-day", v["max-credits-per-day"]),
+    stateDir: v["state-dir"] ?? env.GEOPERA_STATE_DIR ?? join(homedir(), ".geopera-billing-mcp"),
+    timeouts: {
+      connectMs: seconds(positiveInt("--timeout-connect", v["timeout-connect"])) ?? 5_000,
+      headersMs: seconds(positiveInt("--timeout-headers", v["timeout-headers"])) ?? 30_000,
+      bodyMs: seconds(positiveInt("--timeout-body", v["timeout-body"])) ?? 30_000,
+      totalMs: seconds(positiveInt("--timeout-total", v["timeout-total"])) ?? 120_000,
+    },
+    maxRows: positiveInt("--max-rows", v["max-rows"], 100)!,
+    maxFileBytes: 512 * 1024,
+    maxJsonBytes: 4 * 1024 * 1024,
+    maxRequestBytes: 1024 * 1024,
+    maxRetries: 3,
+    maxRetryAfterMs: 30_000,
+    maxConcurrentCallsPerSession: 8,
+    sessionIdleMs: 30 * 60_000,
+    shutdownGraceMs: 10_000,
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,29 @@
+// createServer: one MCP server instance (one per stdio process, one per HTTP session) wired to the
+// shared core. It knows nothing about transports.
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { ToolRecord } from "./tools/record.js";
+import type { Caller } from "./tools/caller.js";
+import type { Invoke, Extra } from "./tools/invoke.js";
+import { registerTools } from "./tools/register.js";
+
+export const SERVER_NAME = "geopera-billing-mcp";
+export const SERVER_VERSION = "0.1.0";
+
+export interface ServerDeps {
+  tools: readonly ToolRecord[];
+  invoke: Invoke;
+  /** Resolves the caller of a request: fixed in stdio mode, per session over HTTP. */
+  callerOf(extra: Extra): Caller;
+}
+
+export function createServer(deps: ServerDeps): McpServer {
+  const server = new McpServer(
+    { name: SERVER_NAME, version: SERVER_VERSION },
+    {
+      instructions:
+        "Geopera billing. Reads are safe. Spending tools (billing_topup, billing_approvals_approve, billing_run_monthly_for_org) charge a card and only go through after a person confirms; if none can confirm now, draft a purchase with billing_approvals_request instead.",
+    },
+  );
+  registerTools(server, deps.tools, deps.invoke, deps.callerOf);
+  return server;
+}

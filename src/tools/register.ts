@@ -1,0 +1,23 @@
+// Catalog records → MCP tools. Schemas, hints and our side-effect label are derived, never written twice.
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { ToolRecord } from "./record.js";
+import type { Caller } from "./caller.js";
+import type { Invoke } from "./invoke.js";
+import { annotationsFor, metaFor } from "./annotations.js";
+
+export function registerTools(server: McpServer, records: readonly ToolRecord[], invoke: Invoke, callerOf: (extra: Parameters<Invoke>[2]["extra"]) => Caller): void {
+  for (const record of records) {
+    server.registerTool(
+      record.name,
+      {
+        title: record.title,
+        description: record.description,
+        inputSchema: record.input,
+        outputSchema: record.output,
+        annotations: annotationsFor(record),
+        _meta: metaFor(record),
+      },
+      (args: Record<string, unknown>, extra) => invoke(record, args, { caller: callerOf(extra), extra, server: server.server }),
+    );
+  }
+}
