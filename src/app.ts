@@ -5,11 +5,11 @@ import type { Logger } from "./log.js";
 import { CATALOG } from "./tools/catalog.js";
 import { selectTools } from "./tools/select.js";
 import { createUpstreamClient } from "./upstream/client.js";
-import { createInvoke, type Invoke, type InvokeDeps, type SpendGate } from "./tools/invoke.js";
+import { createInvoke, type Invoke, type InvokeDeps } from "./tools/invoke.js";
 import type { ToolRecord } from "./tools/record.js";
 import { startSandboxApi, type SandboxApi } from "./sandbox/index.js";
 import { SERVER_NAME, SERVER_VERSION } from "./server.js";
-import { createSpendGate } from "./gate/gate.js";
+import { createSpendGate, type Gate } from "./gate/gate.js";
 
 /** The key the server uses against its own embedded sandbox; it is not a real credential. */
 export const SANDBOX_KEY = "gpra_sandbox_demo_key";
@@ -17,7 +17,7 @@ export const SANDBOX_KEY = "gpra_sandbox_demo_key";
 export interface App {
   tools: readonly ToolRecord[];
   invoke: Invoke;
-  gate: SpendGate;
+  gate: Gate;
   apiUrl: string;
   /** The credential for stdio mode (the server's own key, or the sandbox key). */
   ownKey?: string;
@@ -54,7 +54,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     apiUrl,
     ownKey,
     async close() {
-      await gate.close?.();
+      await gate.close();
       await upstream.close();
       await sandbox?.close();
     },

@@ -3,24 +3,15 @@
 import { z } from "zod";
 import type { ToolRecord } from "./record.js";
 
-const approvalId = z.string().min(1).max(128).describe("Approval id, e.g. apr_123 (from billing_approvals_list)");
-const organizationId = z.string().min(1).max(128).describe("Organization id, e.g. org_123 (shown by billing_credits_balance)");
-const credits = z.number().int().positive().max(10_000_000);
-const listLimit = z.number().int().min(1).max(100).describe("Most items to return, 1-100");
+const approvalId = z.string().min(1).max(128).describe("Approval id (apr_…)");
+const organizationId = z.string().min(1).max(128).describe("Organization id (org_…)");
+// No upper bound here: how much is too much is the operator's call (--max-credits-per-call).
+const credits = z.number().int().positive();
+const listLimit = z.number().int().min(1).max(100).describe("Most items, 1-100");
 
 // ApprovalOutput and SetAutoTopupOutput: the fields we rely on, open to any the API adds.
-const approvalOutput = z.looseObject({
-  id: z.string(),
-  status: z.string(),
-  credits: z.number().optional(),
-  amount_aud: z.number().optional(),
-});
-const setAutoTopupOutput = z.looseObject({
-  enabled: z.boolean(),
-  threshold_credits: z.number().nullable().optional(),
-  topup_amount_credits: z.number().nullable().optional(),
-  daily_charge_cap_aud: z.number().nullable().optional(),
-});
+const approvalOutput = z.looseObject({ id: z.string(), status: z.string() });
+const setAutoTopupOutput = z.looseObject({ enabled: z.boolean() });
 
 const str = (v: unknown) => String(v);
 
@@ -30,7 +21,7 @@ export const CATALOG: readonly ToolRecord[] = [
     operationId: "billing.credits.balance",
     sideEffect: "read",
     title: "Credit balance",
-    description: "The org's current credit balance and organization id. Read-only.",
+    description: "Credit balance and organization id. Read-only.",
     input: z.strictObject({}),
     payload: "ndjson",
     singleRecord: true,
@@ -40,11 +31,11 @@ export const CATALOG: readonly ToolRecord[] = [
     operationId: "billing.credits.transactions",
     sideEffect: "read",
     title: "Credit ledger",
-    description: "The org's credit ledger, newest first, paged with limit/offset, optionally one reason. Read-only.",
+    description: "Credit ledger, newest first, paged. Read-only.",
     input: z.strictObject({
-      limit: z.number().int().min(1).max(1000).optional().describe("Rows to return, 1-1000"),
-      offset: z.number().int().min(0).optional().describe("Rows to skip (for paging)"),
-      reason: z.string().min(1).max(64).optional().describe("Only this reason, e.g. topup, approval, usage, monthly"),
+      limit: z.number().int().min(1).max(1000).optional().describe("Rows, 1-1000"),
+      offset: z.number().int().min(0).optional().describe("Rows to skip"),
+      reason: z.string().max(64).optional().describe("topup, approval, usage or monthly"),
     }),
     payload: "ndjson",
     pagesByOffset: true,
@@ -54,7 +45,7 @@ export const CATALOG: readonly ToolRecord[] = [
     operationId: "billing.invoices.list",
     sideEffect: "read",
     title: "Enterprise invoices",
-    description: "The org's enterprise invoices (grouped from settled orders). Read-only. For card invoices use billing_stripe_invoices_list.",
+    description: "Enterprise invoices from settled orders. Read-only.",
     input: z.strictObject({ limit: listLimit.optional() }),
     payload: "ndjson",
   },
@@ -63,7 +54,7 @@ export const CATALOG: readonly ToolRecord[] = [
     operationId: "billing.stripe_invoices.list",
     sideEffect: "read",
     title: "Stripe invoices",
-    description: "The org's Stripe (card) invoices; empty if Stripe is unreachable. Read-only.",
+    description: "Stripe card invoices (empty if Stripe is down). Read-only.",
     input: z.strictObject({ limit: listLimit.optional() }),
     payload: "ndjson",
   },
@@ -72,7 +63,7 @@ export const CATALOG: readonly ToolRecord[] = [
     operationId: "billing.plans.list",
     sideEffect: "read",
     title: "Plans",
-    description: "All plans with their quota and feature limits (public catalog). Read-only.",
+    description: "All plans with quota and feature limits. Read-only.",
     input: z.strictObject({}),
     payload: "ndjson",
   },
@@ -81,7 +72,7 @@ export const CATALOG: readonly ToolRecord[] = [
     operationId: "billing.status.get",
     sideEffect: "read",
     title: "Billing status",
-    description: "An org's billing status, plan and current-period usage. Read-only.",
+    description: "An org's billing status, plan and usage. Read-only.",
     input: z.strictObject({ organization_id: organizationId }),
     payload: "ndjson",
     singleRecord: true,
@@ -90,8 +81,8 @@ export const CATALOG: readonly ToolRecord[] = [
     name: "billing_auto_topup_get",
     operationId: "billing.auto_topup.get",
     sideEffect: "read",
-    title: "Auto top-up settings",
-    description: "The org's auto top-up settings (enabled=false if never set). Read-only.",
+    title: "Auto top-up",
+    description: "Auto top-up settings (enabled=false if unset). Read-only.",
     input: z.strictObject({}),
     payload: "ndjson",
     singleRecord: true,
@@ -100,10 +91,10 @@ export const CATALOG: readonly ToolRecord[] = [
     name: "billing_approvals_list",
     operationId: "billing.approvals.list",
     sideEffect: "read",
-    title: "Purchase approvals",
-    description: "The org's credit-purchase approvals, optionally by status. Read-only.",
+    title: "Approvals",
+    description: "Credit-purchase approvals. Read-only.",
     input: z.strictObject({
-      status: z.string().min(1).max(32).optional().describe("pending, approved, rejected or expired"),
+      status: z.string().max(32).optional().describe("pending, approved, rejected or expired"),
     }),
     payload: "ndjson",
   },
@@ -111,8 +102,8 @@ export const CATALOG: readonly ToolRecord[] = [
     name: "billing_approvals_get",
     operationId: "billing.approvals.get",
     sideEffect: "read",
-    title: "Purchase approval",
-    description: "One credit-purchase approval: credits, amount, status. Read-only.",
+    title: "Approval",
+    description: "One credit-purchase approval. Read-only.",
     input: z.strictObject({ approval_id: approvalId }),
     payload: "ndjson",
     singleRecord: true,
@@ -121,12 +112,12 @@ export const CATALOG: readonly ToolRecord[] = [
     name: "billing_approvals_request",
     operationId: "billing.approvals.request",
     sideEffect: "compute",
-    title: "Request purchase approval",
+    title: "Request approval",
     description:
-      "Draft a credit purchase for a person to approve later; charges nothing. Prefer this to billing_topup when no person is at hand to confirm now.",
+      "Draft a credit purchase for a person to approve later. Charges nothing; use it when no one can confirm billing_topup now.",
     input: z.strictObject({
       credits: credits.describe("Credits to buy"),
-      expiry_hours: z.number().int().min(1).max(720).optional().describe("Hours until the request lapses, 1-720"),
+      expiry_hours: z.number().int().min(1).max(720).optional().describe("Hours until it lapses"),
     }),
     output: approvalOutput,
     payload: "json",
@@ -135,11 +126,11 @@ export const CATALOG: readonly ToolRecord[] = [
     name: "billing_approvals_reject",
     operationId: "billing.approvals.reject",
     sideEffect: "compute",
-    title: "Reject purchase approval",
-    description: "Reject a pending credit-purchase approval; charges nothing, cannot be undone.",
+    title: "Reject approval",
+    description: "Reject a pending credit-purchase approval. Charges nothing; cannot be undone.",
     input: z.strictObject({
       approval_id: approvalId,
-      reason: z.string().min(1).max(500).optional().describe("Why, shown to the requester"),
+      reason: z.string().max(500).optional().describe("Why"),
     }),
     output: approvalOutput,
     payload: "json",
@@ -151,12 +142,12 @@ export const CATALOG: readonly ToolRecord[] = [
     sideEffect: "compute",
     title: "Set auto top-up",
     description:
-      "Replace the auto top-up settings: when the balance drops below threshold_credits, buy topup_amount_credits on the default card. Charges nothing now, but enabling allows future automatic charges.",
+      "Replace auto top-up settings. Charges nothing now; enabling lets future top-ups charge the default card.",
     input: z.strictObject({
-      enabled: z.boolean().describe("Turn auto top-up on or off"),
-      threshold_credits: credits.describe("Top up when the balance falls below this"),
-      topup_amount_credits: credits.describe("Credits bought per top-up"),
-      daily_charge_cap_aud: z.number().positive().max(1_000_000).optional().describe("Most AUD charged per day"),
+      enabled: z.boolean().describe("On or off"),
+      threshold_credits: credits.describe("Top up below this balance"),
+      topup_amount_credits: credits.describe("Credits per top-up"),
+      daily_charge_cap_aud: z.number().positive().optional().describe("Most AUD charged per day"),
     }),
     output: setAutoTopupOutput,
     payload: "json",
@@ -169,15 +160,16 @@ export const CATALOG: readonly ToolRecord[] = [
     sideEffect: "spend",
     title: "Buy credits now",
     description:
-      "Buy credits now, charging the saved card. Spends money: a person must confirm first. To leave the decision to someone later, use billing_approvals_request.",
+      "Buy credits now on the saved card. Spends money: a person must confirm. Else use billing_approvals_request.",
     input: z.strictObject({
       credits: credits.describe("Credits to buy"),
-      description: z.string().min(1).max(200).optional().describe("Note for the ledger"),
+      description: z.string().max(200).optional().describe("Note for the ledger"),
     }),
     payload: "json",
     spend: {
       summarize: (a) => `Buy ${str(a.credits)} credits now and charge the organization's saved card`,
       credits: (a) => Number(a.credits),
+      preview: { operationId: "billing.credits.balance", body: () => ({}) },
     },
   },
   {
@@ -185,7 +177,7 @@ export const CATALOG: readonly ToolRecord[] = [
     operationId: "billing.approvals.approve",
     sideEffect: "spend",
     title: "Approve purchase",
-    description: "Approve a pending credit purchase and charge the saved card. Spends money: a person must confirm first.",
+    description: "Approve a pending credit purchase on the saved card. Spends money: a person must confirm.",
     input: z.strictObject({ approval_id: approvalId }),
     output: approvalOutput,
     payload: "json",
@@ -200,7 +192,7 @@ export const CATALOG: readonly ToolRecord[] = [
     operationId: "billing.run_monthly_for_org",
     sideEffect: "spend",
     title: "Run monthly billing",
-    description: "Run this month's billing for one org now, charging it (org admin). Spends money: a person must confirm first.",
+    description: "Run this month's billing for an org now (org admin). Spends money: a person must confirm.",
     input: z.strictObject({ organization_id: organizationId }),
     payload: "ndjson",
     spend: {

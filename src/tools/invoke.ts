@@ -41,7 +41,7 @@ export type Invoke = (record: ToolRecord, args: Record<string, unknown>, env: Ca
 
 /** Forward one read or compute call and shape its answer. Reads retry; compute calls are sent once. */
 export async function forward(
-  deps: InvokeDeps,
+  deps: Omit<InvokeDeps, "gate">,
   record: ToolRecord,
   args: Record<string, unknown>,
   caller: Caller,

@@ -3,7 +3,9 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { ToolRecord } from "./record.js";
 import type { Caller } from "./caller.js";
 import type { Invoke } from "./invoke.js";
+import { ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { annotationsFor, metaFor } from "./annotations.js";
+import { toolList } from "./list.js";
 
 export function registerTools(server: McpServer, records: readonly ToolRecord[], invoke: Invoke, callerOf: (extra: Parameters<Invoke>[2]["extra"]) => Caller): void {
   for (const record of records) {
@@ -20,4 +22,7 @@ export function registerTools(server: McpServer, records: readonly ToolRecord[],
       (args: Record<string, unknown>, extra) => invoke(record, args, { caller: callerOf(extra), extra, server: server.server }),
     );
   }
+  // Replaces the SDK's generated listing with the compact one built from the same records.
+  const tools = toolList(records);
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
 }

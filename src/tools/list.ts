@@ -1,0 +1,33 @@
+// tools/list is paid for in every agent's context, so it is built once, compactly: the JSON Schemas
+// are still derived from the catalog's zod schemas (z.toJSONSchema, as the SDK does), minus the
+// per-schema "$schema" URL and the SDK's default "execution" block, which tell an agent nothing.
+import { z } from "zod";
+import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { ToolRecord } from "./record.js";
+import { annotationsFor, metaFor } from "./annotations.js";
+
+function jsonSchema(schema: z.ZodObject, io: "input" | "output"): Tool["inputSchema"] {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { target: "draft-7", io }) as Record<string, unknown>;
+  // "additionalProperties: {}" (open objects) is JSON Schema's default; saying it costs bytes only.
+  if (rest.additionalProperties && typeof rest.additionalProperties === "object" && Object.keys(rest.additionalProperties).length === 0) delete rest.additionalProperties;
+  return rest as Tool["inputSchema"];
+}
+
+const cache = new WeakMap<readonly ToolRecord[], Tool[]>();
+
+export function toolList(records: readonly ToolRecord[]): Tool[] {
+  let tools = cache.get(records);
+  if (!tools) {
+    tools = records.map((r) => ({
+      name: r.name,
+      title: r.title,
+      description: r.description,
+      inputSchema: jsonSchema(r.input, "input"),
+      ...(r.output ? { outputSchema: jsonSchema(r.output, "output") as Tool["outputSchema"] } : {}),
+      annotations: annotationsFor(r),
+      _meta: metaFor(r),
+    }));
+    cache.set(records, tools);
+  }
+  return tools;
+}
