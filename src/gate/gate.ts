@@ -1,12 +1,270 @@
-// Placeholder until the spend gate lands: spends are listed but never forwarded.
+// The spend gate. Its rules, in order, for every call of a spend-class tool:
+//  1. An identical spend (same tool, canonical arguments, caller) that is in flight is never sent again;
+//     one that was sent in this run and never answered is re-sent with ITS key and bytes (no new key).
+//  2. A person's confirmation of exactly this call, made on the page, is used once and then gone.
+//  3. Otherwise the person is shown the charge (with what the API says about it) and asked once,
+//     through a channel the model cannot answer: a form, or a page on our own origin.
+//  4. Operator caps are checked before asking and again just before sending; over a cap, nothing is asked.
+//  5. Anything short of a clear yes — no channel, decline, cancel, timeout, error, expiry — sends nothing.
+// A confirmed spend gets a fresh Idempotency-Key, journaled before the request leaves.
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Config } from "../config.js";
-import type { InvokeDeps, SpendGate } from "../tools/invoke.js";
-import { toolError } from "../tools/results.js";
+import type { CallEnv, InvokeDeps, SpendGate } from "../tools/invoke.js";
+import { forward } from "../tools/invoke.js";
+import type { ToolRecord } from "../tools/record.js";
+import { recordByOperation } from "../tools/catalog.js";
+import { shapeAnswer, toolError, MalformedAnswer } from "../tools/results.js";
+import { sendWithRetry, SPEND_RETRY_STATUS } from "../upstream/retry.js";
+import { describeNetworkError } from "../upstream/errors.js";
+import { callDigest } from "./digest.js";
+import { ConfirmationStore, type Confirmation } from "./confirmations.js";
+import { SpendJournal, type SpendEntry } from "./journal.js";
+import { AuditLog, type AuditEvent } from "./audit.js";
+import { capViolation } from "./caps.js";
+import { spendFacts, factsAsText, previewObject, type SpendFactsResult } from "./facts.js";
+import { chooseChannel, type Channel } from "./channel.js";
+import { askByForm } from "./form.js";
+import { createConfirmRoutes } from "./pageRoutes.js";
+import { createPageServer } from "./pageServer.js";
+import { systemClock, type Clock } from "./clock.js";
 
-export async function createSpendGate(_config: Readonly<Config>, _deps: Omit<InvokeDeps, "gate">): Promise<SpendGate & { close?(): Promise<void> }> {
-  return {
-    async spend(record) {
-      return toolError(`${record.name} spends money and needs a person's confirmation, which this server cannot collect yet. Nothing was charged.`);
+export interface PageHost {
+  /** Base URL the person opens, e.g. http://127.0.0.1:43121 or the hosted --public-url. */
+  base(): Promise<string>;
+  /** The origin a page POST must come from. */
+  origin(): string;
+}
+
+export interface Gate extends SpendGate {
+  /** Serves /confirm/* (mounted by the HTTP transport in hosted mode). */
+  confirmRoutes: ReturnType<typeof createConfirmRoutes>;
+  /** Hosted mode: the page lives on the HTTP listener; and a client without elicitation gets no link. */
+  useHostedPage(host: PageHost): void;
+  close(): Promise<void>;
+}
+
+const NOTHING_CHARGED = "Nothing was charged.";
+
+export async function createSpendGate(config: Readonly<Config>, deps: Omit<InvokeDeps, "gate">, clock: Clock = systemClock): Promise<Gate> {
+  const stateDir = config.sandbox ? join(config.stateDir, "sandbox") : config.stateDir;
+  const journal = new SpendJournal(join(stateDir, "journal.jsonl"), clock);
+  const audit = new AuditLog(join(stateDir, "audit.jsonl"), clock);
+  const confirmations = new ConfirmationStore(clock, config.confirmTtlMs);
+  const caps = { maxCreditsPerCall: config.maxCreditsPerCall, maxCreditsPerDay: config.maxCreditsPerDay };
+
+  for (const e of journal.inDoubt()) {
+    deps.log.warn("spend in doubt from an earlier run: sent, never answered; it will be re-sent only with its own key after a person confirms again", {
+      tool: e.tool,
+      key: e.key,
+      sent_at: new Date(e.sentAt).toISOString(),
+    });
+  }
+
+  let pageHost: PageHost;
+  let hosted = false;
+  const confirmRoutes = createConfirmRoutes(confirmations, clock, () => pageHost.origin(), (outcome, id) => {
+    const c = confirmations.get(id);
+    if (c) audit.append({ event: outcome, tool: c.tool, digest: c.digest, caller: c.caller, args: { ...c.args }, channel: "page" });
+  });
+  const loopbackPage = createPageServer(config.confirmPort, confirmRoutes);
+  pageHost = { base: () => loopbackPage.origin(), origin: () => loopbackPage.currentOrigin() };
+
+  const minutes = Math.round(config.confirmTtlMs / 60_000) || 1;
+
+  /** Sends a confirmed spend: journal first, then the same key and bytes on every retry. */
+  async function send(record: ToolRecord, args: Record<string, unknown>, env: CallEnv, digest: string, credits: number | undefined, channel: Channel, resume?: SpendEntry): Promise<CallToolResult> {
+    const caller = env.caller;
+    const base: Pick<AuditEvent, "tool" | "digest" | "caller" | "args"> = { tool: record.name, digest, caller: caller.fingerprint, args };
+    const open = resume ?? journal.unsettled(digest);
+    if (open?.state === "sending") return toolError(`An identical ${record.name} call is being sent right now (key ${open.key}). Nothing more was sent.`);
+    let entry: SpendEntry;
+    if (open) {
+      journal.markResending(open.key);
+      entry = open;
+    } else {
+      // The last cap check and the journal write happen with no await between them: two concurrent
+      // spends cannot both slip under the daily cap.
+      const over = capViolation(caps, credits, caller.fingerprint, journal, clock);
+      if (over) {
+        audit.append({ ...base, event: "refused", channel, detail: `cap: ${over}` });
+        return toolError(`${record.name} refused: ${over}. ${NOTHING_CHARGED}`);
+      }
+      entry = journal.recordSend({ key: randomUUID(), digest, tool: record.name, operationId: record.operationId, body: JSON.stringify(args), credits, caller: caller.fingerprint });
+    }
+    audit.append({ ...base, event: "sent", key: entry.key, channel });
+    const resent = open ? ` This re-sent the earlier unanswered request with its own Idempotency-Key, so the API charges it at most once.` : "";
+    let response;
+    try {
+      // No client signal here: a client that goes away must not cut a spend between sent and journaled.
+      ({ response } = await sendWithRetry(
+        deps.upstream,
+        { operationId: record.operationId, body: entry.body, credential: caller.credential, idempotencyKey: entry.key },
+        { ...deps.retry, retryStatus: SPEND_RETRY_STATUS },
+      ));
+    } catch (err) {
+      journal.recordUnknown(entry.key);
+      audit.append({ ...base, event: "unknown", key: entry.key, detail: describeNetworkError(err, deps.upstream.baseUrl) });
+      return toolError(
+        `${record.name}: ${describeNetworkError(err, deps.upstream.baseUrl)} The charge may or may not have gone through (Idempotency-Key ${entry.key}). ` +
+          `Check billing_credits_transactions. Calling ${record.name} again with the same arguments re-sends this same request with the same key, so it cannot be charged twice.`,
+      );
+    }
+    const status = response.statusCode;
+    if (status >= 500) {
+      // A server error may have happened after the charge: keep the key for a retry, never mint a new one.
+      journal.recordUnknown(entry.key);
+      audit.append({ ...base, event: "unknown", key: entry.key, status });
+    } else {
+      journal.recordAnswer(entry.key, status);
+      audit.append({ ...base, event: "answered", key: entry.key, status });
+    }
+    let result: CallToolResult;
+    try {
+      result = await shapeAnswer(record, args, response, { ...deps.limits, secrets: [caller.credential] });
+    } catch (err) {
+      const why = err instanceof MalformedAnswer ? err.message : String(err);
+      return toolError(`${record.name}: the API answered HTTP ${status} but ${why}. It may have charged (Idempotency-Key ${entry.key}); check billing_credits_transactions before doing anything else.`);
+    }
+    const note = result.isError
+      ? status >= 500
+        ? ` The charge may or may not have gone through (Idempotency-Key ${entry.key}); calling again with the same arguments re-sends it with the same key.`
+        : ` ${NOTHING_CHARGED}`
+      : ` Charged once (Idempotency-Key ${entry.key}).${resent}`;
+    return { ...result, content: [...result.content, { type: "text", text: note.trim() }] };
+  }
+
+  /** Reads what the API says about the charge, so the person sees it. A failed read asks nothing. */
+  async function gatherFacts(record: ToolRecord, args: Record<string, unknown>, env: CallEnv): Promise<SpendFactsResult | CallToolResult> {
+    const preview = record.spend?.preview;
+    if (!preview) return spendFacts(record, args, undefined);
+    const previewRecord = recordByOperation(preview.operationId)!;
+    const result = await forward(deps, previewRecord, preview.body(args), env.caller, env.extra.signal);
+    const obj = previewObject(result);
+    if (!obj) {
+      const why = result.content.map((c) => (c.type === "text" ? c.text : "")).join(" ");
+      return toolError(`${record.name} was not sent: the charge could not be shown to a person because ${previewRecord.name} failed. ${why} ${NOTHING_CHARGED}`);
+    }
+    return spendFacts(record, args, obj);
+  }
+
+  function pageLink(c: Confirmation, base: string): string {
+    return `${base}/confirm/${c.id}`;
+  }
+
+  const gate: Gate = {
+    confirmRoutes,
+    useHostedPage(host) {
+      pageHost = host;
+      hosted = true;
+    },
+    async spend(record, args, env) {
+      const caller = env.caller;
+      const digest = callDigest(record.name, args, caller.fingerprint);
+      const base: Pick<AuditEvent, "tool" | "digest" | "caller" | "args"> = { tool: record.name, digest, caller: caller.fingerprint, args };
+
+      // Rule 1.
+      const open = journal.unsettled(digest);
+      if (open?.state === "sending") return toolError(`An identical ${record.name} call is being sent right now (key ${open.key}). Nothing more was sent.`);
+      if (open && !open.fromEarlierRun && clock() - open.sentAt < config.confirmTtlMs) return send(record, args, env, digest, open.credits, "none", open);
+
+      // Rule 2.
+      const confirmed = confirmations.consume(digest);
+      if (confirmed) return send(record, args, env, digest, confirmed.credits, "page");
+
+      // Rule 3 and 4: facts, then caps, then ask.
+      const facts = await gatherFacts(record, args, env);
+      if ("content" in facts) {
+        audit.append({ ...base, event: "refused", channel: "none", detail: "preview failed" });
+        return facts;
+      }
+      const over = capViolation(caps, facts.credits, caller.fingerprint, journal, clock);
+      if (over) {
+        audit.append({ ...base, event: "refused", channel: "none", detail: `cap: ${over}` });
+        return toolError(`${record.name} refused: ${over}. ${NOTHING_CHARGED} No one was asked.`);
+      }
+      if (open) {
+        facts.view = {
+          summary: facts.view.summary,
+          facts: [...facts.view.facts, ["Earlier attempt", `An identical charge was sent at ${new Date(open.sentAt).toISOString()} and never answered; confirming re-sends that same request (Idempotency-Key ${open.key}), so the API charges it at most once.`]],
+        };
+      }
+
+      const channel = chooseChannel(config.confirmVia, env.server.getClientCapabilities()?.elicitation, hosted);
+      if (channel === "none") {
+        audit.append({ ...base, event: "refused", channel: "none", detail: "no confirmation channel" });
+        return toolError(
+          `${record.name} needs a person's confirmation, and this client cannot show one (${config.confirmVia === "form" ? "the server requires form elicitation, which this client does not support" : "no elicitation support"}). ${NOTHING_CHARGED} ` +
+            `Use billing_approvals_request to draft this purchase for a person to approve in Geopera.`,
+        );
+      }
+
+      if (channel === "form") {
+        audit.append({ ...base, event: "asked", channel });
+        const answer = await askByForm(env, factsAsText(facts.view), config.confirmWaitMs);
+        if (answer !== "yes") {
+          audit.append({ ...base, event: answer === "timeout" ? "expired" : "declined", channel, detail: answer });
+          return toolError(`${record.name} was not confirmed (${answer}). ${NOTHING_CHARGED} Ask the person before trying again.`);
+        }
+        audit.append({ ...base, event: "confirmed", channel });
+        return send(record, args, env, digest, facts.credits, channel, open);
+      }
+
+      // Page channels: one pending question per call, reused by repeat calls.
+      let c = confirmations.findPending(digest);
+      if (!c) {
+        c = confirmations.create(digest, record.name, args, caller.fingerprint, facts.view, facts.credits);
+        audit.append({ ...base, event: "asked", channel });
+      }
+      const link = pageLink(c, await pageHost.base());
+      const expires = new Date(c.expiresAt).toISOString();
+
+      if (channel === "url") {
+        const state = await askByUrl(env, c, link, factsAsText(facts.view), config.confirmWaitMs, confirmations);
+        if (state === "confirmed") {
+          const mine = confirmations.consume(digest);
+          if (mine) return send(record, args, env, digest, facts.credits, "url", open);
+          return toolError(`This confirmation was already used by another call. ${NOTHING_CHARGED} by this call.`);
+        }
+        if (state === "pending") {
+          return toolError(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`);
+        }
+        if (state === "expired") audit.append({ ...base, event: "expired", channel });
+        return toolError(`${record.name} was not confirmed (${state}). ${NOTHING_CHARGED}`);
+      }
+
+      return toolError(
+        `Not charged yet: a person must confirm this charge. Show them this link and ask them to open it: ${link}\n` +
+          `After they press "Confirm and charge", call ${record.name} again with exactly the same arguments; it then goes through once. ` +
+          `The link works once and expires at ${expires} (${minutes} min). ${NOTHING_CHARGED}`,
+      );
+    },
+    async close() {
+      await loopbackPage.close();
+      journal.close();
+      audit.close();
     },
   };
+  return gate;
+}
+
+/** URL elicitation: the client opens our page; we wait (bounded) for the person's decision there. */
+async function askByUrl(env: CallEnv, c: Confirmation, link: string, message: string, waitMs: number, store: ConfirmationStore) {
+  try {
+    const r = await env.server.elicitInput(
+      { mode: "url", elicitationId: c.id, url: link, message },
+      { timeout: waitMs, relatedRequestId: env.extra.requestId, signal: env.extra.signal },
+    );
+    if (r.action !== "accept") return r.action === "decline" ? "declined" : "cancelled";
+  } catch {
+    return "cancelled";
+  }
+  const state = await store.waitForDecision(c.id, waitMs, env.extra.signal);
+  try {
+    await env.server.createElicitationCompletionNotifier(c.id, { relatedRequestId: env.extra.requestId })();
+  } catch {
+    // The client may be gone; the decision stands either way.
+  }
+  return state;
 }

@@ -1,0 +1,30 @@
+// Form elicitation: one question with a single required boolean. Only accept + confirm === true is a
+// yes; every other answer, and every error (no capability, bad content, timeout, client gone), is not.
+import type { CallEnv } from "../tools/invoke.js";
+
+export type FormAnswer = "yes" | "no" | "declined" | "cancelled" | "timeout" | "failed";
+
+export async function askByForm(env: CallEnv, message: string, waitMs: number): Promise<FormAnswer> {
+  try {
+    const r = await env.server.elicitInput(
+      {
+        mode: "form",
+        message,
+        requestedSchema: {
+          type: "object",
+          properties: {
+            confirm: { type: "boolean", title: "Confirm this charge", description: "Tick to charge the card as described. Leave unticked to charge nothing." },
+          },
+          required: ["confirm"],
+        },
+      },
+      { timeout: waitMs, relatedRequestId: env.extra.requestId, signal: env.extra.signal },
+    );
+    if (r.action === "decline") return "declined";
+    if (r.action === "cancel") return "cancelled";
+    return r.action === "accept" && r.content?.confirm === true ? "yes" : "no";
+  } catch (err) {
+    const e = err as { code?: number; message?: string };
+    return e?.code === -32001 || /timed out/i.test(e?.message ?? "") ? "timeout" : "failed";
+  }
+}
