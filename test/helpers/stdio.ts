@@ -16,6 +16,7 @@ export function tempDir(prefix = "gbm-"): string {
 export interface StdioHarness {
   client: Client;
   stderr: () => string;
+  pid: () => number | null;
   close(): Promise<void>;
 }
 
@@ -46,6 +47,7 @@ export async function startStdio(opts: StdioOptions): Promise<StdioHarness> {
   return {
     client,
     stderr: () => err,
+    pid: () => transport.pid,
     close: () => client.close(),
   };
 }
@@ -54,4 +56,23 @@ export async function startStdio(opts: StdioOptions): Promise<StdioHarness> {
 export function textOf(result: unknown): string {
   const r = result as { content?: Array<{ type: string; text?: string }> };
   return (r.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join("\n");
+}
+
+/** The confirmation link a page-channel result hands the agent. */
+export function linkOf(result: unknown): string {
+  const m = /(http:\/\/127\.0\.0\.1:\d+\/confirm\/[A-Za-z0-9_-]+)/.exec(textOf(result));
+  if (!m) throw new Error(`no confirmation link in: ${textOf(result)}`);
+  return m[1]!;
+}
+
+/** What a person's browser does: open the page, read the token, press a button. */
+export async function decideOnPage(link: string, decision: "confirm" | "decline", origin = new URL(link).origin): Promise<Response> {
+  const page = await fetch(link);
+  const html = await page.text();
+  const token = /name="token" value="([^"]+)"/.exec(html)?.[1] ?? "";
+  return fetch(link, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin },
+    body: new URLSearchParams({ token, decision }).toString(),
+  });
 }
