@@ -2,10 +2,15 @@
 // Entry point: parse configuration once, then run the chosen command. Nothing below reads process.env.
 import { parseConfig, ConfigError, HELP } from "./config.js";
 import { createLogger } from "./log.js";
+import { auditVerify } from "./auditCommand.js";
 import { startApp } from "./app.js";
 import { createServer, SERVER_VERSION } from "./server.js";
 import { callerFor } from "./tools/caller.js";
 import { serveStdio } from "./transport/stdio.js";
+import { serveHttp } from "./transport/http.js";
+import type { Config } from "./config.js";
+import type { App } from "./app.js";
+import type { Logger } from "./log.js";
 
 async function main(): Promise<number | undefined> {
   let config;
@@ -22,12 +27,16 @@ async function main(): Promise<number | undefined> {
     process.stderr.write(HELP);
     return 0;
   }
+  if (config.command === "audit-verify") {
+    return auditVerify(config.auditFile, config.stateDir, (line) => process.stderr.write(line + "\n"));
+  }
   if (config.command === "version") {
     process.stderr.write(`${SERVER_VERSION}\n`);
     return 0;
   }
   const log = createLogger(config.logLevel).withSecrets(config.apiKey ? [config.apiKey] : []);
   const app = await startApp(config, log);
+  if (config.transport === "http") return serveOverHttp(config, app, log);
   const shutdown = async (code: number) => {
     await app.close().catch(() => {});
     process.exit(code);
@@ -38,6 +47,41 @@ async function main(): Promise<number | undefined> {
   const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller });
   await serveStdio(server, () => shutdown(0));
   log.info("serving over stdio", { tools: app.tools.length, api: new URL(app.apiUrl).origin });
+  return undefined;
+}
+
+/** HTTP: each session brings its own credential, which becomes the upstream bearer for its calls only. */
+async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): Promise<undefined> {
+  const http = await serveHttp({
+    host: config.host,
+    port: config.port,
+    allowedOrigins: config.allowedOrigins,
+    publicUrl: config.publicUrl,
+    maxRequestBytes: config.maxRequestBytes,
+    maxConcurrentCallsPerSession: config.maxConcurrentCallsPerSession,
+    sessionIdleMs: config.sessionIdleMs,
+    shutdownGraceMs: config.shutdownGraceMs,
+    createSessionServer: (credential) => {
+      const caller = callerFor(credential);
+      return createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller });
+    },
+    // The confirmation page lives on this listener in hosted mode; no bearer (a browser has none).
+    extraRoutes: (req, res) => app.gate.confirmRoutes(req, res),
+    log,
+  });
+  const pageBase = config.publicUrl ?? http.url;
+  app.gate.useHostedPage({ base: async () => pageBase, origin: () => new URL(pageBase).origin });
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: string) =>
+    (stopping ??= (async () => {
+      log.info("shutting down", { signal });
+      await http.close().catch((err: Error) => log.error("http close failed", { error: err.message }));
+      await app.close().catch(() => {});
+      process.exit(0);
+    })());
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  log.info("listening", { url: http.url, tools: app.tools.length, api: new URL(app.apiUrl).origin });
   return undefined;
 }
 

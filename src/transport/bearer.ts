@@ -1,0 +1,36 @@
+// Per-client credentials over HTTP: read `Authorization: Bearer <token>`, and compare credentials by
+// digest. The raw token is handed to exactly one place (the session factory); everything kept beside a
+// session, and everything logged, is derived from its SHA-256.
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/** A Geopera API key (gpra_) or session token (gpst_). */
+const TOKEN = /^(gpra|gpst)_[A-Za-z0-9_-]{8,}$/;
+
+export const REALM = "geopera-billing-mcp";
+
+export type BearerResult = { ok: true; token: string } | { ok: false; reason: "missing" | "malformed" };
+
+export function readBearer(header: string | undefined): BearerResult {
+  if (header === undefined || header.trim() === "") return { ok: false, reason: "missing" };
+  const match = /^Bearer +(\S+) *$/i.exec(header);
+  if (!match || !TOKEN.test(match[1]!)) return { ok: false, reason: "malformed" };
+  return { ok: true, token: match[1]! };
+}
+
+/** RFC 6750 challenge: no error code when nothing was sent, `invalid_token` when something unusable was. */
+export function challenge(reason: "missing" | "malformed"): string {
+  return reason === "missing" ? `Bearer realm="${REALM}"` : `Bearer realm="${REALM}", error="invalid_token"`;
+}
+
+export function credentialDigest(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+export function sameCredential(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Same shape as tools/caller.ts's fingerprint, so transport and tool-call log lines correlate. */
+export function fingerprintOf(digest: Buffer): string {
+  return "fp_" + digest.toString("hex").slice(0, 16);
+}

@@ -1,0 +1,304 @@
+// HTTP: one node:http listener serving Streamable HTTP (/mcp), the legacy HTTP+SSE transport (/sse and
+// /messages), /healthz, and the caller's extra browser routes (/confirm/…). Every MCP request carries
+// its own bearer credential; a session is opened by one credential and answers to no other. One
+// McpServer per session, built by the factory it is given: this file knows nothing about billing.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { randomUUID } from "node:crypto";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import type { Logger } from "../log.js";
+import { readBearer, challenge, credentialDigest, sameCredential, fingerprintOf } from "./bearer.js";
+import { createOriginPolicy, isLoopbackHost } from "./origin.js";
+import { readJsonBody, BodyTooLarge, BodyNotJson } from "./body.js";
+import { sendJson, sendRpcError, RPC } from "./replies.js";
+import { CallTracker } from "./calls.js";
+import { SessionRegistry, type Session } from "./sessions.js";
+
+export interface HttpServeOptions {
+  host: string;
+  /** 0 = ephemeral; the bound port is in the returned url. */
+  port: number;
+  /** Browser origins allowed besides loopback ones. */
+  allowedOrigins: readonly string[];
+  /** Base URL people reach this listener at (behind a reverse proxy): its host is an accepted Host. */
+  publicUrl?: string;
+  maxRequestBytes: number;
+  maxConcurrentCallsPerSession: number;
+  sessionIdleMs: number;
+  shutdownGraceMs: number;
+  /** Open sessions at most (both kinds); further ones get 503. */
+  maxSessions?: number;
+  /** Builds one MCP server for one session, bound to that session's caller credential. */
+  createSessionServer(credential: string): McpServer;
+  /**
+   * Browser routes under /confirm/, served WITHOUT bearer auth (Host and Origin checks still apply).
+   * Returns true if it handled the request; false → 404.
+   */
+  extraRoutes?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+  log: Logger;
+}
+
+export interface HttpHandle {
+  url: string;
+  /**
+   * Graceful: refuses new sessions and new requests at once (503, healthz "draining"), lets in-flight
+   * calls finish for up to shutdownGraceMs, then closes the sessions and the listener. The socket keeps
+   * accepting connections during the grace on purpose: the answer to an elicitation (or a person's click
+   * on the confirmation page) that an in-flight call waits for arrives on a new connection.
+   */
+  close(): Promise<void>;
+}
+
+const MCP = "/mcp";
+const SSE = "/sse";
+const MESSAGES = "/messages";
+
+export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
+  const { log } = opts;
+  const sessions = new SessionRegistry(log, opts.sessionIdleMs);
+  const maxSessions = opts.maxSessions ?? 1000;
+  /** Responses still being written, other than long-lived listening streams (GET /sse, GET /mcp). */
+  const inFlight = new Set<ServerResponse>();
+  let onQuiet: (() => void) | undefined;
+  const quiet = () => (inFlight.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (onQuiet = resolve)));
+  let draining = false;
+  let boundPort = opts.port;
+
+  const policy = createOriginPolicy({
+    bindHost: opts.host,
+    port: () => boundPort,
+    // The confirmation page is served from the public URL: its own form posts carry that Origin.
+    allowedOrigins: [...opts.allowedOrigins, ...(opts.publicUrl ? [new URL(opts.publicUrl).origin] : [])],
+    allowedHosts: opts.publicUrl ? [new URL(opts.publicUrl).host] : [],
+  });
+
+  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, code: number, message: string, reason: string, headers: Record<string, string> = {}, id: string | number | null = null) => {
+    log.info("http refused", { method: req.method, path: pathOf(req), status, reason });
+    sendRpcError(res, status, code, message, headers, id);
+  };
+
+  const newSession = (token: string) => {
+    const credential = credentialDigest(token);
+    return { credential, caller: fingerprintOf(credential), server: opts.createSessionServer(token), lastActive: Date.now() };
+  };
+
+  /** A known session of this kind answering to this credential, or undefined with a refusal written. */
+  const sessionFor = <K extends Session["kind"]>(req: IncomingMessage, res: ServerResponse, id: string, token: string, kind: K): Extract<Session, { kind: K }> | undefined => {
+    const session = sessions.get(id);
+    if (!session) {
+      refuse(req, res, 404, RPC.sessionNotFound, "Session not found", "unknown session");
+      return undefined;
+    }
+    if (!sameCredential(session.credential, credentialDigest(token))) {
+      log.warn("session credential mismatch", { session: id, caller: fingerprintOf(credentialDigest(token)), owner: session.caller });
+      refuse(req, res, 403, RPC.serverError, "Forbidden: this session was opened with another credential", "credential mismatch");
+      return undefined;
+    }
+    if (session.kind !== kind) {
+      refuse(req, res, 400, RPC.serverError, "Bad Request: session exists but uses a different transport protocol", "wrong transport");
+      return undefined;
+    }
+    session.lastActive = Date.now();
+    return session as Extract<Session, { kind: K }>;
+  };
+
+  /** Reads the JSON body, or writes 413/400 and returns undefined. */
+  const readBody = async (req: IncomingMessage, res: ServerResponse): Promise<{ body: unknown } | undefined> => {
+    try {
+      return { body: await readJsonBody(req, opts.maxRequestBytes) };
+    } catch (err) {
+      if (err instanceof BodyTooLarge) refuse(req, res, 413, RPC.serverError, err.message, "body too large", { Connection: "close" });
+      else if (err instanceof BodyNotJson) refuse(req, res, 400, RPC.parseError, err.message, "malformed json");
+      else throw err;
+      return undefined;
+    }
+  };
+
+  /**
+   * Admits the POST's requests into the session's tracker (429 past the tools/call limit; 503 for new
+   * requests while draining — answers and notifications still pass, an in-flight call may need them),
+   * hands it to the transport, and releases the requests again if the transport refused the POST.
+   */
+  const forward = async (req: IncomingMessage, res: ServerResponse, session: Session, body: unknown, handle: () => Promise<void>) => {
+    if (draining && carriesRequest(body)) {
+      refuse(req, res, 503, RPC.serverError, "Server is shutting down", "draining", { Connection: "close", "Retry-After": "5" });
+      return;
+    }
+    const admission = session.calls.admit(body);
+    if (!admission.ok) {
+      const message = `Too many tool calls in flight on this session (limit ${opts.maxConcurrentCallsPerSession}); wait for one to finish`;
+      refuse(req, res, 429, RPC.serverError, message, "call limit", { "Retry-After": "1" }, admission.id);
+      return;
+    }
+    res.once("close", () => {
+      // Refused by the transport (bad headers, unknown protocol version…): nothing will answer these.
+      if (res.statusCode >= 400) for (const id of admission.ids) session.calls.release(id);
+    });
+    await handle();
+  };
+
+  const handleMcp = async (req: IncomingMessage, res: ServerResponse, token: string) => {
+    const sessionId = req.headers["mcp-session-id"];
+    if (typeof sessionId === "string") {
+      const session = sessionFor(req, res, sessionId, token, "streamable");
+      if (!session) return;
+      if (req.method === "POST") {
+        const read = await readBody(req, res);
+        if (read) await forward(req, res, session, read.body, () => session.transport.handleRequest(req, res, read.body));
+        return;
+      }
+      if (req.method === "GET" && draining) return refuse(req, res, 503, RPC.serverError, "Server is shutting down", "draining", { Connection: "close" });
+      if (req.method === "GET" || req.method === "DELETE") return session.transport.handleRequest(req, res);
+      return refuse(req, res, 405, RPC.serverError, "Method not allowed", "method", { Allow: "GET, POST, DELETE" });
+    }
+    if (req.method !== "POST") return refuse(req, res, 400, RPC.serverError, "Bad Request: No valid session ID provided", "no session");
+    const read = await readBody(req, res);
+    if (!read) return;
+    if (!isInitializeRequest(read.body)) return refuse(req, res, 400, RPC.serverError, "Bad Request: No valid session ID provided", "no session");
+    if (draining) return refuse(req, res, 503, RPC.serverError, "Server is shutting down", "draining", { Connection: "close", "Retry-After": "5" });
+    if (sessions.size >= maxSessions) return refuse(req, res, 503, RPC.serverError, "Too many open sessions", "session limit", { "Retry-After": "5" });
+
+    const base = newSession(token);
+    const calls = new CallTracker(opts.maxConcurrentCallsPerSession, () => (session.lastActive = Date.now()));
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        session.id = id;
+        sessions.add(session);
+      },
+    });
+    // The id is known once the transport has accepted the initialize request.
+    const session: Session = { ...base, id: "", kind: "streamable", transport, calls };
+    transport.onclose = () => sessions.remove(transport.sessionId, "closed");
+    calls.watch(transport);
+    await base.server.connect(transport);
+    await forward(req, res, session, read.body, () => transport.handleRequest(req, res, read.body));
+    // An initialize the transport refused leaves a server with no session: close it.
+    if (!transport.sessionId) await base.server.close().catch(() => {});
+  };
+
+  const handleSse = async (req: IncomingMessage, res: ServerResponse, token: string) => {
+    if (req.method !== "GET") return refuse(req, res, 405, RPC.serverError, "Method not allowed", "method", { Allow: "GET" });
+    if (draining) return refuse(req, res, 503, RPC.serverError, "Server is shutting down", "draining", { Connection: "close", "Retry-After": "5" });
+    if (sessions.size >= maxSessions) return refuse(req, res, 503, RPC.serverError, "Too many open sessions", "session limit", { "Retry-After": "5" });
+    const base = newSession(token);
+    const transport = new SSEServerTransport(MESSAGES, res);
+    const session: Session = { ...base, id: transport.sessionId, kind: "sse", transport, calls: new CallTracker(opts.maxConcurrentCallsPerSession, () => (session.lastActive = Date.now())) };
+    transport.onclose = () => sessions.remove(transport.sessionId, "closed");
+    session.calls.watch(transport);
+    sessions.add(session);
+    await base.server.connect(transport);
+  };
+
+  const handleMessages = async (req: IncomingMessage, res: ServerResponse, token: string) => {
+    if (req.method !== "POST") return refuse(req, res, 405, RPC.serverError, "Method not allowed", "method", { Allow: "POST" });
+    const id = new URL(req.url ?? "/", "http://x").searchParams.get("sessionId");
+    if (!id) return refuse(req, res, 400, RPC.serverError, "Bad Request: sessionId query parameter required", "no session");
+    const session = sessionFor(req, res, id, token, "sse");
+    if (!session) return;
+    const read = await readBody(req, res);
+    if (read) await forward(req, res, session, read.body, () => session.transport.handlePostMessage(req, res, read.body));
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = pathOf(req);
+    if (draining) res.setHeader("Connection", "close");
+    // Load balancers probe by address, not by name: health answers before the Host check, and says nothing.
+    if (path === "/healthz") {
+      if (req.method !== "GET" && req.method !== "HEAD") return sendJson(res, 405, { error: "method not allowed" }, { Allow: "GET, HEAD" });
+      return sendJson(res, draining ? 503 : 200, { status: draining ? "draining" : "ok" });
+    }
+    if (!policy.hostAllowed(req.headers.host)) return refuse(req, res, 403, RPC.serverError, "Forbidden: Host not allowed", "host");
+    if (!policy.originAllowed(req.headers.origin)) return refuse(req, res, 403, RPC.serverError, "Forbidden: Origin not allowed", "origin");
+    policy.applyCors(req, res);
+
+    if (path === "/confirm" || path.startsWith("/confirm/")) {
+      if (opts.extraRoutes && (await opts.extraRoutes(req, res))) return;
+      return sendJson(res, 404, { error: "not found" });
+    }
+    if (path !== MCP && path !== SSE && path !== MESSAGES) return sendJson(res, 404, { error: "not found" });
+    if (req.method === "OPTIONS") return policy.preflight(req, res);
+
+    const bearer = readBearer(req.headers.authorization);
+    if (!bearer.ok) {
+      const message = "Unauthorized: send Authorization: Bearer <gpra_ API key or gpst_ session token>";
+      return refuse(req, res, 401, RPC.serverError, message, bearer.reason === "missing" ? "no credential" : "malformed credential", { "WWW-Authenticate": challenge(bearer.reason) });
+    }
+    if (path === MCP) return handleMcp(req, res, bearer.token);
+    if (path === SSE) return handleSse(req, res, bearer.token);
+    return handleMessages(req, res, bearer.token);
+  };
+
+  const server: Server = createServer((req, res) => {
+    const path = pathOf(req);
+    const listening = req.method === "GET" && (path === MCP || path === SSE);
+    if (!listening) {
+      inFlight.add(res);
+      res.once("close", () => {
+        inFlight.delete(res);
+        if (inFlight.size === 0) onQuiet?.();
+      });
+    }
+    route(req, res).catch((err: Error) => {
+      log.error("http request failed", { method: req.method, path, error: err.message });
+      if (!res.headersSent) sendRpcError(res, 500, RPC.internalError, "Internal server error");
+      else res.end();
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  boundPort = (server.address() as AddressInfo).port;
+  sessions.startSweeper();
+  const hostForUrl = opts.host.includes(":") && !opts.host.startsWith("[") ? `[${opts.host}]` : opts.host;
+  const url = `http://${hostForUrl}:${boundPort}`;
+  if (!isLoopbackHost(opts.host)) log.warn("listening beyond loopback: put TLS in front (reverse proxy) and set --allowed-origins / --public-url", { host: opts.host });
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      draining = true;
+      log.info("http draining", { sessions: sessions.size, in_flight_requests: inFlight.size, in_flight_calls: sessions.inFlight(), grace_ms: opts.shutdownGraceMs });
+      const settled = (async () => {
+        while (sessions.inFlight() > 0 || inFlight.size > 0) {
+          await sessions.settled();
+          await quiet();
+        }
+        return true as const;
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), opts.shutdownGraceMs)));
+      const finished = await Promise.race([settled, graceOver]);
+      clearTimeout(timer);
+      if (!finished) log.warn("shutdown grace over with work in flight", { in_flight_requests: inFlight.size, in_flight_calls: sessions.inFlight() });
+      await sessions.closeAll("shutdown");
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await stopped;
+      log.info("http closed");
+    })());
+
+  return { url, close };
+}
+
+function pathOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? "/", "http://x").pathname;
+  } catch {
+    return "/";
+  }
+}
+
+/** True when a POST body holds at least one request (not only answers or notifications). */
+function carriesRequest(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((m) => typeof m === "object" && m !== null && "method" in m && "id" in m);
+}
