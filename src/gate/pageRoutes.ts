@@ -10,7 +10,8 @@ const HEADERS = {
   "content-type": "text/html; charset=utf-8",
   "cache-control": "no-store",
   "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
+  // Not "no-referrer": with it, browsers send "Origin: null" on the form POST, which our Origin check refuses.
+  "referrer-policy": "same-origin",
   "x-content-type-options": "nosniff",
   "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 };
