@@ -45,7 +45,7 @@ async function main(): Promise<number | undefined> {
   process.on("SIGINT", () => void shutdown(0));
   const caller = callerFor(app.ownKey!);
   const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller });
-  await serveStdio(server, () => shutdown(0));
+  await serveStdio(server, () => shutdown(0), { maxRequestBytes: config.maxRequestBytes, log });
   log.info("serving over stdio", { tools: app.tools.length, api: new URL(app.apiUrl).origin });
   return undefined;
 }

@@ -187,6 +187,22 @@ describe("HTTP transport (spawned server, sandbox API)", () => {
     expect((await raw(srv.url, { method: "GET", path: "/healthz" })).status).toBe(200);
   });
 
+  it("refuses a __proto__ key in tool arguments instead of letting it be dropped silently", async () => {
+    const { client, transport } = await connectStreamable(srv.url, KEY_A);
+    try {
+      const before = api.requests.length;
+      const body = '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"billing_credits_transactions","arguments":{"__proto__":{"limit":1},"limit":2}}}';
+      const res = await raw(srv.url, { headers: { ...mcpHeaders(KEY_A), "mcp-session-id": transport.sessionId!, "mcp-protocol-version": "2025-06-18" }, body });
+      expect(res.status).toBe(400);
+      expect(res.json().error.code).toBe(-32602);
+      expect(res.json().error.message).toMatch(/__proto__/);
+      expect(res.json().id).toBe(7);
+      expect(api.requests.length).toBe(before);
+    } finally {
+      await client.close();
+    }
+  });
+
   it("drains on SIGTERM: an in-flight call completes, new work is refused, the process exits 0", async () => {
     const own = await startHttpServer({ apiUrl: api.url });
     const { client } = await connectStreamable(own.url, KEY_A);

@@ -8,9 +8,10 @@ import type { ToolRecord } from "./record.js";
 import type { Caller } from "./caller.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import type { Logger } from "../log.js";
-import { sendWithRetry, READ_RETRY_STATUS, type RetryPolicy } from "../upstream/retry.js";
-import { shapeAnswer, toolError, MalformedAnswer, type ShapeLimits } from "./results.js";
-import { describeNetworkError } from "../upstream/errors.js";
+import { sendWithRetry, READ_RETRY_STATUS, type RetryPolicy, type SendOutcome } from "../upstream/retry.js";
+import { shapeAnswer, toolError, MalformedAnswer, META_STATUS, META_ERROR, META_ATTEMPTS, type ShapeLimits } from "./results.js";
+import { describeNetworkError, networkErrorKind } from "../upstream/errors.js";
+import { redact } from "../redact.js";
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -39,6 +40,21 @@ export interface InvokeDeps {
 
 export type Invoke = (record: ToolRecord, args: Record<string, unknown>, env: CallEnv) => Promise<CallToolResult>;
 
+const secondsText = (ms: number) => `${Math.ceil(ms / 1000)} s`;
+
+/** What the agent should know about retries, in one sentence (empty when nothing notable happened). */
+function retryNote(record: ToolRecord, outcome: SendOutcome, maxRetryAfterMs: number): string {
+  if (outcome.retryAfterTooLongMs !== undefined) {
+    return ` Not retried: the API asked to wait ${secondsText(outcome.retryAfterTooLongMs)}, longer than this server waits (${secondsText(maxRetryAfterMs)}); try again after that.`;
+  }
+  if (outcome.exhausted) return ` Tried ${outcome.attempts} times.`;
+  const status = outcome.response.statusCode;
+  if (record.sideEffect === "compute" && (status >= 500 || status === 429)) {
+    return ` ${record.name} changes state, so it was sent once and not retried; check its effect before calling it again.`;
+  }
+  return "";
+}
+
 /** Forward one read or compute call and shape its answer. Reads retry; compute calls are sent once. */
 export async function forward(
   deps: Omit<InvokeDeps, "gate">,
@@ -48,18 +64,60 @@ export async function forward(
   signal?: AbortSignal,
 ): Promise<CallToolResult> {
   const policy: RetryPolicy = { ...deps.retry, maxRetries: record.sideEffect === "read" ? deps.retry.maxRetries : 0, retryStatus: READ_RETRY_STATUS };
+  const secrets = [caller.credential];
+  const limits: ShapeLimits = { ...deps.limits, secrets, baseUrl: deps.upstream.baseUrl, timeouts: deps.upstream.timeouts };
+  const started = performance.now();
+  let outcome: SendOutcome;
   try {
-    const { response } = await sendWithRetry(deps.upstream, { operationId: record.operationId, body: JSON.stringify(args), credential: caller.credential, signal }, policy);
-    return await shapeAnswer(record, args, response, { ...deps.limits, secrets: [caller.credential] });
+    outcome = await sendWithRetry(deps.upstream, { operationId: record.operationId, body: JSON.stringify(args), credential: caller.credential, signal }, policy);
   } catch (err) {
-    if (err instanceof MalformedAnswer) return toolError(`${record.name} failed: ${err.message}.`);
-    return toolError(`${record.name} failed: ${describeNetworkError(err, deps.upstream.baseUrl)}`);
+    const attempts = (err as { attempts?: number } | undefined)?.attempts ?? 1;
+    const cancelled = signal?.aborted === true;
+    const kind = cancelled ? "cancelled" : networkErrorKind(err);
+    const what = cancelled ? "the call was cancelled before the API answered." : describeNetworkError(err, deps.upstream.baseUrl, deps.upstream.timeouts);
+    const maybeApplied =
+      record.sideEffect === "compute" && !cancelled && kind !== "connection_refused" && kind !== "dns" && kind !== "timeout_connect"
+        ? ` The API may or may not have applied it; check before calling ${record.name} again.`
+        : "";
+    deps.log.debug("upstream failed", { tool: record.name, operation: record.operationId, attempts, error: kind, ms: Math.round(performance.now() - started) });
+    return toolError(redact(`${record.name} failed: ${what}${attempts > 1 ? ` Tried ${attempts} times.` : ""}${maybeApplied}`, secrets), {
+      [META_STATUS]: null,
+      [META_ERROR]: kind,
+      [META_ATTEMPTS]: attempts,
+    });
   }
+  const status = outcome.response.statusCode;
+  deps.log.debug("upstream answered", {
+    tool: record.name,
+    operation: record.operationId,
+    status,
+    attempts: outcome.attempts,
+    content_type: outcome.response.headers["content-type"],
+    ms: Math.round(performance.now() - started),
+  });
+  try {
+    const result = await shapeAnswer(record, args, outcome.response, limits);
+    const note = result.isError ? retryNote(record, outcome, deps.retry.maxRetryAfterMs) : "";
+    const content = note ? [...result.content, { type: "text" as const, text: note.trim() }] : result.content;
+    return { ...result, content, _meta: { ...result._meta, [META_STATUS]: status, [META_ATTEMPTS]: outcome.attempts } };
+  } catch (err) {
+    const kind = err instanceof MalformedAnswer ? err.kind : networkErrorKind(err);
+    const what = err instanceof MalformedAnswer ? `${err.message}.` : `the API answered HTTP ${status}, then ${describeNetworkError(err, deps.upstream.baseUrl, deps.upstream.timeouts)}`;
+    return toolError(redact(`${record.name} failed: ${what}`, secrets), { [META_STATUS]: status, [META_ERROR]: kind, [META_ATTEMPTS]: outcome.attempts });
+  }
+}
+
+/** Failures where the API or the network misbehaved (as opposed to a refusal the agent can act on). */
+function isUpstreamFailure(result: CallToolResult): boolean {
+  const status = result._meta?.[META_STATUS];
+  const error = result._meta?.[META_ERROR];
+  return (typeof status === "number" && status >= 500) || (error !== undefined && error !== "file_too_large");
 }
 
 export function createInvoke(deps: InvokeDeps): Invoke {
   return async (record, args, env) => {
     const started = performance.now();
+    deps.log.debug("tool call start", { tool: record.name, side_effect: record.sideEffect, args: Object.keys(args), caller: env.caller.fingerprint });
     let result: CallToolResult;
     if (!deps.isExposed(record.name)) {
       result = toolError(`${record.name} is not enabled on this server.`);
@@ -68,13 +126,21 @@ export function createInvoke(deps: InvokeDeps): Invoke {
     } else {
       result = await forward(deps, record, args, env.caller, env.extra.signal);
     }
-    deps.log.info("tool call", {
+    const status = result._meta?.[META_STATUS];
+    const fields = {
       tool: record.name,
       side_effect: record.sideEffect,
       ms: Math.round(performance.now() - started),
-      upstream_status: (result._meta?.["com.geopera/upstream_status"] as number | undefined) ?? (result.isError ? "error" : "ok"),
+      // The API's HTTP status of the answer this result came from; null when none arrived (nothing sent,
+      // refused by the gate, or a network failure).
+      upstream_status: typeof status === "number" ? status : null,
+      outcome: result.isError ? "error" : "ok",
+      ...(typeof result._meta?.[META_ERROR] === "string" ? { error: result._meta[META_ERROR] } : {}),
+      ...(typeof result._meta?.[META_ATTEMPTS] === "number" ? { attempts: result._meta[META_ATTEMPTS] } : {}),
       caller: env.caller.fingerprint,
-    });
+    };
+    if (isUpstreamFailure(result)) deps.log.warn("tool call", fields);
+    else deps.log.info("tool call", fields);
     return result;
   };
 }

@@ -2,6 +2,7 @@
 // /messages), /healthz, and the caller's extra browser routes (/confirm/…). Every MCP request carries
 // its own bearer credential; a session is opened by one credential and answers to no other. One
 // McpServer per session, built by the factory it is given: this file knows nothing about billing.
+import { protoKeyProblem } from "./protoKey.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
@@ -108,7 +109,16 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   /** Reads the JSON body, or writes 413/400 and returns undefined. */
   const readBody = async (req: IncomingMessage, res: ServerResponse): Promise<{ body: unknown } | undefined> => {
     try {
-      return { body: await readJsonBody(req, opts.maxRequestBytes) };
+      const body = await readJsonBody(req, opts.maxRequestBytes);
+      for (const message of Array.isArray(body) ? body : [body]) {
+        const problem = protoKeyProblem(message);
+        if (problem) {
+          const id = (message as { id?: string | number }).id;
+          refuse(req, res, 400, RPC.invalidParams, problem, "proto key", {}, typeof id === "string" || typeof id === "number" ? id : null);
+          return undefined;
+        }
+      }
+      return { body };
     } catch (err) {
       if (err instanceof BodyTooLarge) refuse(req, res, 413, RPC.serverError, err.message, "body too large", { Connection: "close" });
       else if (err instanceof BodyNotJson) refuse(req, res, 400, RPC.parseError, err.message, "malformed json");

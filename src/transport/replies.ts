@@ -16,6 +16,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export const RPC = {
   parseError: -32700,
   invalidRequest: -32600,
+  invalidParams: -32602,
   internalError: -32603,
   /** Implementation-defined server errors (-32000..-32099). */
   serverError: -32000,
