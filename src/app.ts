@@ -10,6 +10,7 @@ import type { ToolRecord } from "./tools/record.js";
 import { startSandboxApi, type SandboxApi } from "./sandbox/index.js";
 import { SERVER_NAME, SERVER_VERSION } from "./server.js";
 import { createSpendGate, type Gate } from "./gate/gate.js";
+import { openStore, type GateStore } from "./store/index.js";
 
 /** The key the server uses against its own embedded sandbox; it is not a real credential. */
 export const SANDBOX_KEY = "gpra_sandbox_demo_key";
@@ -18,6 +19,8 @@ export interface App {
   tools: readonly ToolRecord[];
   invoke: Invoke;
   gate: Gate;
+  /** Where the gate keeps its state (files, or PostgreSQL shared by replicas). */
+  store: GateStore;
   apiUrl: string;
   /** The credential for stdio mode (the server's own key, or the sandbox key). */
   ownKey?: string;
@@ -45,16 +48,19 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     retry: { maxRetries: config.maxRetries, maxRetryAfterMs: config.maxRetryAfterMs, baseDelayMs: 200 },
     isExposed: (name) => exposed.has(name),
   };
-  const gate = await createSpendGate(config, base);
+  const store = await openStore(config, log);
+  const gate = await createSpendGate(config, base, store);
   const invoke = createInvoke({ ...base, gate });
   return {
     tools,
     invoke,
     gate,
+    store,
     apiUrl,
     ownKey,
     async close() {
       await gate.close();
+      await store.close();
       await upstream.close();
       await sandbox?.close();
     },

@@ -21,7 +21,10 @@ export interface Timeouts {
 
 export interface Config {
   command: "serve" | "audit-verify" | "help" | "version";
-  /** For `audit verify [file]`. */
+  /**
+   * For `audit verify`: what to check — the [file] argument, else the --store / GEOPERA_STORE_URL URL
+   * (file: or postgres://), else undefined (the state directory's audit.jsonl).
+   */
   auditFile?: string;
   /** Upstream base URL; undefined with --sandbox until the sandbox has started. */
   apiUrl?: string;
@@ -48,6 +51,11 @@ export interface Config {
   maxCreditsPerCall?: number;
   maxCreditsPerDay?: number;
   stateDir: string;
+  /**
+   * Where the gate keeps its state: `file:<dir>` or `postgres://…` (several replicas on one database).
+   * undefined: files in the state directory.
+   */
+  store?: string;
   timeouts: Timeouts;
   /** Most NDJSON rows one tool result carries. */
   maxRows: number;
@@ -73,11 +81,13 @@ export const HELP = `geopera-billing-mcp — MCP server for Geopera's billing AP
 Usage:
   geopera-billing-mcp [options]              serve over stdio (default) or HTTP
   geopera-billing-mcp audit verify [file]    check the audit file's hash chain
+  geopera-billing-mcp audit verify --store postgres://…   check the chain in the database
 
 Environment:
   GEOPERA_API_URL     billing API base URL (e.g. https://api.geopera.com)
   GEOPERA_API_KEY     gpra_ API key or session token (stdio mode)
   GEOPERA_STATE_DIR   where the idempotency journal and audit file live
+  GEOPERA_STORE_URL   the gate's store, as --store
 
 Options:
   --sandbox                   run against the embedded sandbox API (no account, no key)
@@ -94,6 +104,9 @@ Options:
   --max-credits-per-call N    refuse spends above N credits (off by default)
   --max-credits-per-day N     refuse spends that would pass N credits today (off by default)
   --state-dir DIR             journal and audit directory (default ~/.geopera-billing-mcp)
+  --store URL                 where the gate keeps confirmations, journal, caps and audit:
+                              file:<dir> (default: the state directory) or postgres://user@host/db
+                              (shared by several replicas; the schema is created on start)
   --max-rows N                rows per result for streamed lists (default 100)
   --timeout-connect S, --timeout-headers S, --timeout-body S, --timeout-total S
   --log-level debug|info|warn|error|silent   (default info, to stderr)
@@ -138,6 +151,21 @@ function url(name: string, raw: string | undefined): string | undefined {
   return raw.replace(/\/+$/, "");
 }
 
+/** A store URL: file:<dir> or postgres(ql)://…; the value is never echoed (it may hold a password). */
+function storeUrl(raw: string | undefined, source: string): string | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  if (/^file:./i.test(raw)) return raw;
+  if (/^postgres(ql)?:\/\//i.test(raw)) {
+    try {
+      new URL(raw);
+    } catch {
+      throw new ConfigError(`${source} is not a valid postgres:// URL`);
+    }
+    return raw;
+  }
+  throw new ConfigError(`${source} must be file:<dir> or postgres://user@host:port/database`);
+}
+
 const seconds = (n: number | undefined) => (n === undefined ? undefined : n * 1000);
 
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Readonly<Config> {
@@ -163,6 +191,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
         "max-credits-per-call": { type: "string" },
         "max-credits-per-day": { type: "string" },
         "state-dir": { type: "string" },
+        store: { type: "string" },
         "max-rows": { type: "string" },
         "timeout-connect": { type: "string" },
         "timeout-headers": { type: "string" },
@@ -211,6 +240,12 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     }
   }
 
+  const store = storeUrl(v.store ?? (env.GEOPERA_STORE_URL || undefined), v.store !== undefined ? "--store" : "GEOPERA_STORE_URL");
+  if (command === "audit-verify") {
+    if (auditFile !== undefined && v.store !== undefined) throw new ConfigError("audit verify takes a file or --store, not both");
+    auditFile ??= store;
+  }
+
   const ttl = seconds(positiveInt("--confirm-ttl", v["confirm-ttl"])) ?? 600_000;
   if (ttl > MAX_TTL_MS) throw new ConfigError(`--confirm-ttl must be at most ${MAX_TTL_MS / 1000} seconds`);
 
@@ -235,6 +270,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     maxCreditsPerCall: positiveInt("--max-credits-per-call", v["max-credits-per-call"]),
     maxCreditsPerDay: positiveInt("--max-credits-per-day", v["max-credits-per-day"]),
     stateDir: v["state-dir"] ?? env.GEOPERA_STATE_DIR ?? join(homedir(), ".geopera-billing-mcp"),
+    store,
     timeouts: {
       connectMs: seconds(positiveInt("--timeout-connect", v["timeout-connect"])) ?? 5_000,
       headersMs: seconds(positiveInt("--timeout-headers", v["timeout-headers"])) ?? 30_000,

@@ -1,20 +1,67 @@
 // The spend gate end to end: a spawned stdio server, the SDK Client playing each kind of desktop client,
 // the sandbox API on a loopback port. Every assertion is about what reached the API and what the agent saw.
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+// The same suite runs against the file store (npm test) and against PostgreSQL (npm run test:pg sets
+// GEOPERA_TEST_STORE=postgres: a throwaway server, one fresh database per state directory).
+import { describe as describeBlock, it, expect, beforeAll, afterAll } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import type { ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/types.js";
 import { startSandboxApi, type SandboxApi, type RecordedRequest } from "../src/sandbox/index.js";
-import { startStdio, textOf, linkOf, decideOnPage, tempDir, CLI, TEST_KEY, type StdioHarness, type StdioOptions } from "./helpers/stdio.js";
+import { startStdio as startStdioServer, textOf, linkOf, decideOnPage, tempDir, CLI, TEST_KEY, type StdioHarness, type StdioOptions } from "./helpers/stdio.js";
+import { startPostgres, type PgCluster } from "./helpers/postgres.js";
+
+const STORE = process.env.GEOPERA_TEST_STORE === "postgres" ? "postgres" : "file";
+/** Suite titles name the store, so both runs read apart. */
+const describe = (title: string, fn: () => void) => describeBlock(`${title} [${STORE} store]`, fn);
 
 let api: SandboxApi;
+let pg: PgCluster | undefined;
 beforeAll(async () => {
   api = await startSandboxApi();
-});
+  if (STORE === "postgres") pg = await startPostgres();
+}, 60_000);
 afterAll(async () => {
   await api?.close();
+  await pg?.stop();
 });
+
+/** One database per state directory, so a restarted server finds its own state, like the file store. */
+const databases = new Map<string, string>();
+async function storeFor(stateDir: string): Promise<string> {
+  if (!pg) return `file:${stateDir}`;
+  if (!databases.has(stateDir)) databases.set(stateDir, await pg.createDatabase());
+  return databases.get(stateDir)!;
+}
+
+/** startStdio with the store under test: the default (files in the state directory), or its own database. */
+async function startStdio(opts: StdioOptions): Promise<StdioHarness> {
+  const stateDir = opts.stateDir ?? tempDir();
+  const store = pg ? ["--store", await storeFor(stateDir)] : [];
+  return startStdioServer({ ...opts, stateDir, args: [...store, ...(opts.args ?? [])] });
+}
+
+/** The audit lines as stored, and `audit verify` run the way an operator would for this store. */
+async function auditLines(stateDir: string): Promise<string[]> {
+  if (!pg) return readFileSync(join(stateDir, "audit.jsonl"), "utf8").trim().split("\n");
+  return (await pg.query<{ line: string }>(await storeFor(stateDir), "SELECT line FROM gate_audit ORDER BY seq")).map((r) => r.line);
+}
+async function editAuditLine(stateDir: string, n: number, edit: (line: string) => string): Promise<void> {
+  if (!pg) {
+    const file = join(stateDir, "audit.jsonl");
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    lines[n - 1] = edit(lines[n - 1]!);
+    writeFileSync(file, lines.join("\n") + "\n");
+    return;
+  }
+  const url = await storeFor(stateDir);
+  const [row] = await pg.query<{ line: string }>(url, "SELECT line FROM gate_audit WHERE seq = $1", [n]);
+  await pg.query(url, "UPDATE gate_audit SET line = $2 WHERE seq = $1", [n, edit(row!.line)]);
+}
+async function auditVerify(stateDir: string, how: "file" | "store" = pg ? "store" : "file") {
+  const target = how === "store" ? ["--store", await storeFor(stateDir)] : [join(stateDir, "audit.jsonl")];
+  return spawnSync(process.execPath, [CLI, "audit", "verify", ...target], { encoding: "utf8" });
+}
 
 const SPENDS = new Set(["billing.topup", "billing.approvals.approve", "billing.run_monthly_for_org"]);
 /** Spend requests that reached the API since `mark`. */
@@ -419,22 +466,21 @@ describe("audit", () => {
     const c = await formClient(yes, { stateDir });
     await c.client.callTool({ name: "billing_topup", arguments: { credits: 15 } });
     await c.close();
-    const file = join(stateDir, "audit.jsonl");
-    const text = readFileSync(file, "utf8");
-    expect(text).not.toContain(TEST_KEY);
-    const events = text.trim().split("\n").map((l) => JSON.parse(l) as { event: string; caller: string; key?: string });
+    const lines = await auditLines(stateDir);
+    expect(lines.join("\n")).not.toContain(TEST_KEY);
+    const events = lines.map((l) => JSON.parse(l) as { event: string; caller: string; key?: string });
     expect(events.map((e) => e.event)).toEqual(["asked", "confirmed", "sent", "answered"]);
     expect(events[0]!.caller).toMatch(/^fp_[0-9a-f]{16}$/);
     expect(events[2]!.key).toMatch(/^[0-9a-f-]{36}$/);
 
-    const ok = spawnSync(process.execPath, [CLI, "audit", "verify", file], { encoding: "utf8" });
+    const ok = await auditVerify(stateDir);
     expect(ok.status).toBe(0);
     expect(ok.stderr + ok.stdout).toMatch(/OK, 4 line/);
+    const viaStore = await auditVerify(stateDir, "store");
+    expect(viaStore.stderr + viaStore.stdout).toMatch(/OK, 4 line/);
 
-    const lines = text.trim().split("\n");
-    lines[1] = lines[1]!.replace('"confirmed"', '"declined"');
-    writeFileSync(file, lines.join("\n") + "\n");
-    const bad = spawnSync(process.execPath, [CLI, "audit", "verify", file], { encoding: "utf8" });
+    await editAuditLine(stateDir, 2, (line) => line.replace('"confirmed"', '"declined"'));
+    const bad = await auditVerify(stateDir);
     expect(bad.status).toBe(1);
     expect(bad.stderr + bad.stdout).toMatch(/BROKEN at line 3/);
   });

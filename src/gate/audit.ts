@@ -1,28 +1,51 @@
-// The append-only audit file: one JSON line per gate event, each carrying the SHA-256 of the line
-// before it, so an edited, removed or reordered line breaks the chain at a point `audit verify` names.
-// Callers are recorded by fingerprint only; every line is redacted before it is written.
+// The audit chain: one JSON line per gate event, each carrying the SHA-256 of the line before it, so an
+// edited, removed or reordered line breaks the chain at a point `audit verify` names. Callers are
+// recorded by fingerprint only; every line is redacted before it is stored. The line format and the
+// check are shared by both stores (the file below, and the gate_audit table of the PostgreSQL store).
 import { createHash } from "node:crypto";
 import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Clock } from "./clock.js";
 import { redact } from "../redact.js";
+import type { AuditEvent, AuditEventName, VerifyResult } from "../store/types.js";
 
-export type AuditEventName = "asked" | "confirmed" | "declined" | "expired" | "refused" | "sent" | "answered" | "unknown";
-
-export interface AuditEvent {
-  event: AuditEventName;
-  tool: string;
-  digest: string;
-  caller: string;
-  args?: Record<string, unknown>;
-  key?: string;
-  channel?: "form" | "page" | "url" | "none";
-  status?: number;
-  detail?: string;
-}
+export type { AuditEvent, AuditEventName, VerifyResult };
 
 export const GENESIS = "0".repeat(64);
-const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+export const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+/** The stored text of line `seq`, chained to the line whose hash is `prev`. */
+export function auditLine(seq: number, at: Date, e: AuditEvent, prev: string): string {
+  return redact(JSON.stringify({ seq, at: at.toISOString(), ...e, prev }));
+}
+
+/** Checks lines one at a time, in order (so a table can be streamed); the first break is kept. */
+export class ChainCheck {
+  private prev = GENESIS;
+  private count = 0;
+  private broken: VerifyResult | undefined;
+
+  /** Feeds the next line; false once the chain is broken. */
+  push(raw: string): boolean {
+    if (this.broken) return false;
+    const n = ++this.count;
+    let parsed: { prev?: unknown; seq?: unknown };
+    try {
+      parsed = JSON.parse(raw) as { prev?: unknown; seq?: unknown };
+    } catch {
+      this.broken = { ok: false, line: n, reason: "not valid JSON" };
+      return false;
+    }
+    if (parsed.prev !== this.prev) this.broken = { ok: false, line: n, reason: "its prev hash does not match the line before (edited, removed or reordered)" };
+    else if (parsed.seq !== n) this.broken = { ok: false, line: n, reason: `sequence number ${String(parsed.seq)} where ${n} was expected` };
+    this.prev = sha256(raw);
+    return !this.broken;
+  }
+
+  result(): VerifyResult {
+    return this.broken ?? { ok: true, lines: this.count };
+  }
+}
 
 function lastLine(file: string): string | undefined {
   if (!existsSync(file)) return undefined;
@@ -30,6 +53,7 @@ function lastLine(file: string): string | undefined {
   return lines.at(-1);
 }
 
+/** The audit file of the file store: one process appends, synchronously. */
 export class AuditLog {
   private fd: number;
   private prev: string;
@@ -48,7 +72,7 @@ export class AuditLog {
 
   /** Synchronous and fsync'd: an audit line exists before the step it records goes further. */
   append(e: AuditEvent): void {
-    const line = redact(JSON.stringify({ seq: this.seq, at: new Date(this.clock()).toISOString(), ...e, prev: this.prev }));
+    const line = auditLine(this.seq, new Date(this.clock()), e, this.prev);
     writeSync(this.fd, line + "\n");
     fsyncSync(this.fd);
     this.prev = sha256(line);
@@ -60,26 +84,13 @@ export class AuditLog {
   }
 }
 
-export type VerifyResult = { ok: true; lines: number } | { ok: false; line: number; reason: string };
-
 /** Checks the whole chain; names the first line (1-based) that does not follow from the one before. */
 export function verifyAuditText(text: string): VerifyResult {
   const lines = text.split("\n");
   if (lines.at(-1) === "") lines.pop();
-  let prev = GENESIS;
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!;
-    let parsed: { prev?: unknown; seq?: unknown };
-    try {
-      parsed = JSON.parse(raw) as { prev?: unknown; seq?: unknown };
-    } catch {
-      return { ok: false, line: i + 1, reason: "not valid JSON" };
-    }
-    if (parsed.prev !== prev) return { ok: false, line: i + 1, reason: "its prev hash does not match the line before (edited, removed or reordered)" };
-    if (parsed.seq !== i + 1) return { ok: false, line: i + 1, reason: `sequence number ${String(parsed.seq)} where ${i + 1} was expected` };
-    prev = sha256(raw);
-  }
-  return { ok: true, lines: lines.length };
+  const check = new ChainCheck();
+  for (const raw of lines) if (!check.push(raw)) break;
+  return check.result();
 }
 
 export function verifyAuditFile(file: string): VerifyResult {

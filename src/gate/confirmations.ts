@@ -1,38 +1,22 @@
-// Pending confirmations of the page channel: asked once per call, decided by a person on the page,
-// consumed at most once. Kept in memory on purpose: a restart forgets every confirmation, so nothing
-// confirmed before a restart can release a spend after it (fail closed).
+// Pending confirmations of the page channel (the file store's part): asked once per call, decided by a
+// person on the page, consumed at most once. Kept in memory on purpose: a restart forgets every
+// confirmation, so nothing confirmed before a restart can release a spend after it (fail closed).
+// Every check-and-mark below runs with no await inside, so concurrent callers cannot interleave.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { Clock } from "./clock.js";
+import type { ConfirmationState, ConfirmationView, Confirmation as Snapshot, DecideOutcome } from "../store/types.js";
 
-export type ConfirmationState = "pending" | "confirmed" | "declined" | "used" | "expired";
+export type { ConfirmationState, ConfirmationView, DecideOutcome };
 
-export interface ConfirmationView {
-  /** One sentence: what will happen. */
-  summary: string;
-  /** Label → value pairs the person sees (credits, amount, organization, every argument). */
-  facts: ReadonlyArray<readonly [string, string]>;
-}
-
-export interface Confirmation {
-  readonly id: string;
-  readonly token: string;
-  readonly digest: string;
-  readonly tool: string;
-  readonly args: Readonly<Record<string, unknown>>;
-  readonly caller: string;
-  readonly view: ConfirmationView;
-  /** Credits the spend moves, when known (for caps when the confirmation is used). */
-  readonly credits: number | undefined;
-  readonly createdAt: number;
-  readonly expiresAt: number;
+/** The live, mutable record; the store hands out snapshots of it. */
+export interface Confirmation extends Omit<Snapshot, "state"> {
   state: ConfirmationState;
 }
 
-export type DecideOutcome = "confirmed" | "declined" | "bad-token" | "expired" | "already-decided" | "unknown";
+/** Open (pending or confirmed) confirmations at most, in one process or across replicas. */
+export const MAX_OPEN = 1000;
 
-const MAX_OPEN = 1000;
-
-function sameSecret(a: string, b: string): boolean {
+export function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);

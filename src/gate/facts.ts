@@ -2,7 +2,7 @@
 // and what the API itself says about the charge (a read run first, e.g. the approval being approved).
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { ToolRecord } from "../tools/record.js";
-import type { ConfirmationView } from "./confirmations.js";
+import type { ConfirmationView } from "../store/types.js";
 
 export interface SpendFactsResult {
   view: ConfirmationView;

@@ -7,8 +7,10 @@
 //  4. Operator caps are checked before asking and again just before sending; over a cap, nothing is asked.
 //  5. Anything short of a clear yes — no channel, decline, cancel, timeout, error, expiry — sends nothing.
 // A confirmed spend gets a fresh Idempotency-Key, journaled before the request leaves.
+// All state (confirmations, journal, daily totals, audit) lives in the store (src/store): files for one
+// process, PostgreSQL for several replicas. Each check-and-mark is one atomic step of the store, so the
+// rules hold across replicas: "this run" means this process; a row another process left is re-confirmed.
 import { randomUUID } from "node:crypto";
-import { join } from "node:path";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Config } from "../config.js";
 import type { CallEnv, InvokeDeps, SpendGate } from "../tools/invoke.js";
@@ -18,11 +20,9 @@ import { recordByOperation } from "../tools/catalog.js";
 import { shapeAnswer, toolError, MalformedAnswer } from "../tools/results.js";
 import { sendWithRetry, SPEND_RETRY_STATUS } from "../upstream/retry.js";
 import { describeNetworkError } from "../upstream/errors.js";
+import type { AuditEvent, Confirmation, GateStore, SpendEntry } from "../store/types.js";
 import { callDigest } from "./digest.js";
-import { ConfirmationStore, type Confirmation } from "./confirmations.js";
-import { SpendJournal, type SpendEntry } from "./journal.js";
-import { AuditLog, type AuditEvent } from "./audit.js";
-import { capViolation } from "./caps.js";
+import { capViolation, needsDailyTotal } from "./caps.js";
 import { spendFacts, factsAsText, previewObject, type SpendFactsResult } from "./facts.js";
 import { chooseChannel, type Channel } from "./channel.js";
 import { askByForm } from "./form.js";
@@ -42,59 +42,61 @@ export interface Gate extends SpendGate {
   confirmRoutes: ReturnType<typeof createConfirmRoutes>;
   /** Hosted mode: the page lives on the HTTP listener; and a client without elicitation gets no link. */
   useHostedPage(host: PageHost): void;
+  /** Stops the loopback page. The store is closed by its owner (the app). */
   close(): Promise<void>;
 }
 
 const NOTHING_CHARGED = "Nothing was charged.";
+type Base = Pick<AuditEvent, "tool" | "digest" | "caller" | "args">;
 
-export async function createSpendGate(config: Readonly<Config>, deps: Omit<InvokeDeps, "gate">, clock: Clock = systemClock): Promise<Gate> {
-  const stateDir = config.sandbox ? join(config.stateDir, "sandbox") : config.stateDir;
-  const journal = new SpendJournal(join(stateDir, "journal.jsonl"), clock);
-  const audit = new AuditLog(join(stateDir, "audit.jsonl"), clock);
-  const confirmations = new ConfirmationStore(clock, config.confirmTtlMs);
+export async function createSpendGate(config: Readonly<Config>, deps: Omit<InvokeDeps, "gate">, store: GateStore, clock: Clock = systemClock): Promise<Gate> {
   const caps = { maxCreditsPerCall: config.maxCreditsPerCall, maxCreditsPerDay: config.maxCreditsPerDay };
-
-  for (const e of journal.inDoubt()) {
-    deps.log.warn("spend in doubt from an earlier run: sent, never answered; it will be re-sent only with its own key after a person confirms again", {
+  const audit = (e: AuditEvent) => store.appendAudit(e);
+  const reportInDoubt = (e: SpendEntry) =>
+    deps.log.warn("spend in doubt from an earlier run or another replica: sent, never answered; it will be re-sent only with its own key after a person confirms again", {
       tool: e.tool,
       key: e.key,
       sent_at: new Date(e.sentAt).toISOString(),
     });
-  }
+  for (const e of await store.spendsInDoubt()) reportInDoubt(e);
 
   let pageHost: PageHost;
   let hosted = false;
-  const confirmRoutes = createConfirmRoutes(confirmations, clock, () => pageHost.origin(), (outcome, id) => {
-    const c = confirmations.get(id);
-    if (c) audit.append({ event: outcome, tool: c.tool, digest: c.digest, caller: c.caller, args: { ...c.args }, channel: "page" });
+  const confirmRoutes = createConfirmRoutes(store, clock, () => pageHost.origin(), async (outcome, id) => {
+    const c = await store.getConfirmation(id);
+    if (c) await audit({ event: outcome, tool: c.tool, digest: c.digest, caller: c.caller, args: { ...c.args }, channel: "page" });
   });
   const loopbackPage = createPageServer(config.confirmPort, confirmRoutes);
   pageHost = { base: () => loopbackPage.origin(), origin: () => loopbackPage.currentOrigin() };
 
   const minutes = Math.round(config.confirmTtlMs / 60_000) || 1;
+  const busy = (tool: string, key: string) => toolError(`An identical ${tool} call is being sent right now or is still unsettled (key ${key}). Nothing more was sent.`);
 
-  /** Sends a confirmed spend: journal first, then the same key and bytes on every retry. */
+  /** Sends a confirmed spend: journal first (with the last cap check), then the same key and bytes on every retry. */
   async function send(record: ToolRecord, args: Record<string, unknown>, env: CallEnv, digest: string, credits: number | undefined, channel: Channel, resume?: SpendEntry): Promise<CallToolResult> {
     const caller = env.caller;
-    const base: Pick<AuditEvent, "tool" | "digest" | "caller" | "args"> = { tool: record.name, digest, caller: caller.fingerprint, args };
-    const open = resume ?? journal.unsettled(digest);
-    if (open?.state === "sending") return toolError(`An identical ${record.name} call is being sent right now (key ${open.key}). Nothing more was sent.`);
+    const base: Base = { tool: record.name, digest, caller: caller.fingerprint, args };
     let entry: SpendEntry;
-    if (open) {
-      journal.markResending(open.key);
-      entry = open;
+    if (resume) {
+      const claimed = await store.claimResend(resume.key);
+      if (!claimed) return busy(record.name, resume.key);
+      entry = claimed;
     } else {
-      // The last cap check and the journal write happen with no await between them: two concurrent
-      // spends cannot both slip under the daily cap.
-      const over = capViolation(caps, credits, caller.fingerprint, journal, clock);
-      if (over) {
-        audit.append({ ...base, event: "refused", channel, detail: `cap: ${over}` });
-        return toolError(`${record.name} refused: ${over}. ${NOTHING_CHARGED}`);
+      const r = await store.reserveSpend({ key: randomUUID(), digest, tool: record.name, operationId: record.operationId, body: JSON.stringify(args), credits, caller: caller.fingerprint }, caps);
+      if ("busy" in r) return busy(record.name, r.busy.key);
+      if ("over" in r) {
+        await audit({ ...base, event: "refused", channel, detail: `cap: ${r.over}` });
+        return toolError(`${record.name} refused: ${r.over}. ${NOTHING_CHARGED}`);
       }
-      entry = journal.recordSend({ key: randomUUID(), digest, tool: record.name, operationId: record.operationId, body: JSON.stringify(args), credits, caller: caller.fingerprint });
+      entry = r.entry;
     }
-    audit.append({ ...base, event: "sent", key: entry.key, channel });
-    const resent = open ? ` This re-sent the earlier unanswered request with its own Idempotency-Key, so the API charges it at most once.` : "";
+    try {
+      await audit({ ...base, event: "sent", key: entry.key, channel });
+    } catch (err) {
+      await store.recordUnknown(entry.key).catch(() => {}); // not sent after all: no longer "in flight"
+      throw err;
+    }
+    const resent = resume ? ` This re-sent the earlier unanswered request with its own Idempotency-Key, so the API charges it at most once.` : "";
     let response;
     try {
       // No client signal here: a client that goes away must not cut a spend between sent and journaled.
@@ -104,22 +106,16 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
         { ...deps.retry, retryStatus: SPEND_RETRY_STATUS },
       ));
     } catch (err) {
-      journal.recordUnknown(entry.key);
-      audit.append({ ...base, event: "unknown", key: entry.key, detail: describeNetworkError(err, deps.upstream.baseUrl) });
+      await settle(entry.key, undefined, { ...base, event: "unknown", key: entry.key, detail: describeNetworkError(err, deps.upstream.baseUrl) });
       return toolError(
         `${record.name}: ${describeNetworkError(err, deps.upstream.baseUrl)} The charge may or may not have gone through (Idempotency-Key ${entry.key}). ` +
           `Check billing_credits_transactions. Calling ${record.name} again with the same arguments re-sends this same request with the same key, so it cannot be charged twice.`,
       );
     }
     const status = response.statusCode;
-    if (status >= 500) {
-      // A server error may have happened after the charge: keep the key for a retry, never mint a new one.
-      journal.recordUnknown(entry.key);
-      audit.append({ ...base, event: "unknown", key: entry.key, status });
-    } else {
-      journal.recordAnswer(entry.key, status);
-      audit.append({ ...base, event: "answered", key: entry.key, status });
-    }
+    // A server error may have happened after the charge: keep the key for a retry, never mint a new one.
+    if (status >= 500) await settle(entry.key, undefined, { ...base, event: "unknown", key: entry.key, status });
+    else await settle(entry.key, status, { ...base, event: "answered", key: entry.key, status });
     let result: CallToolResult;
     try {
       result = await shapeAnswer(record, args, response, { ...deps.limits, secrets: [caller.credential] });
@@ -133,6 +129,16 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
         : ` ${NOTHING_CHARGED}`
       : ` Charged once (Idempotency-Key ${entry.key}).${resent}`;
     return { ...result, content: [...result.content, { type: "text", text: note.trim() }] };
+  }
+
+  /** Journal and audit after the request left. A store failure here is logged, never hides the answer. */
+  async function settle(key: string, status: number | undefined, event: AuditEvent): Promise<void> {
+    try {
+      await (status === undefined ? store.recordUnknown(key) : store.recordAnswer(key, status));
+      await audit(event);
+    } catch (err) {
+      deps.log.error("gate store failed after a spend left; its journal row stays unsettled (in doubt)", { key, error: (err as Error).message });
+    }
   }
 
   /** Reads what the API says about the charge, so the person sees it. A failed read asks nothing. */
@@ -149,108 +155,109 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     return spendFacts(record, args, obj);
   }
 
-  function pageLink(c: Confirmation, base: string): string {
-    return `${base}/confirm/${c.id}`;
+  async function spend(record: ToolRecord, args: Record<string, unknown>, env: CallEnv): Promise<CallToolResult> {
+    const caller = env.caller;
+    const digest = callDigest(record.name, args, caller.fingerprint);
+    const base: Base = { tool: record.name, digest, caller: caller.fingerprint, args };
+
+    // Rule 1.
+    const open = await store.unsettledSpend(digest);
+    if (open?.state === "sending") return busy(record.name, open.key);
+    if (open?.mine && clock() - open.sentAt < config.confirmTtlMs) return send(record, args, env, digest, open.credits, "none", open);
+    if (open && !open.mine) reportInDoubt(open);
+
+    // Rule 2.
+    const confirmed = await store.consumeConfirmation(digest);
+    if (confirmed) return send(record, args, env, digest, confirmed.credits, "page");
+
+    // Rule 3 and 4: facts, then caps, then ask.
+    const facts = await gatherFacts(record, args, env);
+    if ("content" in facts) {
+      await audit({ ...base, event: "refused", channel: "none", detail: "preview failed" });
+      return facts;
+    }
+    const over = capViolation(caps, facts.credits, needsDailyTotal(caps, facts.credits) ? await store.creditsToday(caller.fingerprint) : 0);
+    if (over) {
+      await audit({ ...base, event: "refused", channel: "none", detail: `cap: ${over}` });
+      return toolError(`${record.name} refused: ${over}. ${NOTHING_CHARGED} No one was asked.`);
+    }
+    if (open) {
+      facts.view = {
+        summary: facts.view.summary,
+        facts: [...facts.view.facts, ["Earlier attempt", `An identical charge was sent at ${new Date(open.sentAt).toISOString()} and never answered; confirming re-sends that same request (Idempotency-Key ${open.key}), so the API charges it at most once.`]],
+      };
+    }
+
+    const channel = chooseChannel(config.confirmVia, env.server.getClientCapabilities()?.elicitation, hosted);
+    if (channel === "none") {
+      await audit({ ...base, event: "refused", channel: "none", detail: "no confirmation channel" });
+      return toolError(
+        `${record.name} needs a person's confirmation, and this client cannot show one (${config.confirmVia === "form" ? "the server requires form elicitation, which this client does not support" : "no elicitation support"}). ${NOTHING_CHARGED} ` +
+          `Use billing_approvals_request to draft this purchase for a person to approve in Geopera.`,
+      );
+    }
+
+    if (channel === "form") {
+      await audit({ ...base, event: "asked", channel });
+      const answer = await askByForm(env, factsAsText(facts.view), config.confirmWaitMs);
+      if (answer !== "yes") {
+        await audit({ ...base, event: answer === "timeout" ? "expired" : "declined", channel, detail: answer });
+        return toolError(`${record.name} was not confirmed (${answer}). ${NOTHING_CHARGED} Ask the person before trying again.`);
+      }
+      await audit({ ...base, event: "confirmed", channel });
+      return send(record, args, env, digest, facts.credits, channel, open);
+    }
+
+    // Page channels: one pending question per call, reused by repeat calls (on any replica).
+    const { confirmation: c, created } = await store.openConfirmation({ digest, tool: record.name, args, caller: caller.fingerprint, view: facts.view, credits: facts.credits });
+    if (created) await audit({ ...base, event: "asked", channel });
+    const link = `${await pageHost.base()}/confirm/${c.id}`;
+    const expires = new Date(c.expiresAt).toISOString();
+
+    if (channel === "url") {
+      const state = await askByUrl(env, c, link, factsAsText(facts.view), config.confirmWaitMs, store);
+      if (state === "confirmed") {
+        const mine = await store.consumeConfirmation(digest);
+        if (mine) return send(record, args, env, digest, facts.credits, "url", open);
+        return toolError(`This confirmation was already used by another call. ${NOTHING_CHARGED} by this call.`);
+      }
+      if (state === "pending") {
+        return toolError(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`);
+      }
+      if (state === "expired") await audit({ ...base, event: "expired", channel });
+      return toolError(`${record.name} was not confirmed (${state}). ${NOTHING_CHARGED}`);
+    }
+
+    return toolError(
+      `Not charged yet: a person must confirm this charge. Show them this link and ask them to open it: ${link}\n` +
+        `After they press "Confirm and charge", call ${record.name} again with exactly the same arguments; it then goes through once. ` +
+        `The link works once and expires at ${expires} (${minutes} min). ${NOTHING_CHARGED}`,
+    );
   }
 
-  const gate: Gate = {
+  return {
     confirmRoutes,
     useHostedPage(host) {
       pageHost = host;
       hosted = true;
     },
     async spend(record, args, env) {
-      const caller = env.caller;
-      const digest = callDigest(record.name, args, caller.fingerprint);
-      const base: Pick<AuditEvent, "tool" | "digest" | "caller" | "args"> = { tool: record.name, digest, caller: caller.fingerprint, args };
-
-      // Rule 1.
-      const open = journal.unsettled(digest);
-      if (open?.state === "sending") return toolError(`An identical ${record.name} call is being sent right now (key ${open.key}). Nothing more was sent.`);
-      if (open && !open.fromEarlierRun && clock() - open.sentAt < config.confirmTtlMs) return send(record, args, env, digest, open.credits, "none", open);
-
-      // Rule 2.
-      const confirmed = confirmations.consume(digest);
-      if (confirmed) return send(record, args, env, digest, confirmed.credits, "page");
-
-      // Rule 3 and 4: facts, then caps, then ask.
-      const facts = await gatherFacts(record, args, env);
-      if ("content" in facts) {
-        audit.append({ ...base, event: "refused", channel: "none", detail: "preview failed" });
-        return facts;
+      try {
+        return await spend(record, args, env);
+      } catch (err) {
+        // Only the store can throw here, and never after a request left (see settle): nothing was sent.
+        deps.log.error("gate store failed; nothing was sent", { tool: record.name, error: (err as Error).message });
+        return toolError(`${record.name} was not sent: the server could not record it safely (${(err as Error).message}). ${NOTHING_CHARGED}`);
       }
-      const over = capViolation(caps, facts.credits, caller.fingerprint, journal, clock);
-      if (over) {
-        audit.append({ ...base, event: "refused", channel: "none", detail: `cap: ${over}` });
-        return toolError(`${record.name} refused: ${over}. ${NOTHING_CHARGED} No one was asked.`);
-      }
-      if (open) {
-        facts.view = {
-          summary: facts.view.summary,
-          facts: [...facts.view.facts, ["Earlier attempt", `An identical charge was sent at ${new Date(open.sentAt).toISOString()} and never answered; confirming re-sends that same request (Idempotency-Key ${open.key}), so the API charges it at most once.`]],
-        };
-      }
-
-      const channel = chooseChannel(config.confirmVia, env.server.getClientCapabilities()?.elicitation, hosted);
-      if (channel === "none") {
-        audit.append({ ...base, event: "refused", channel: "none", detail: "no confirmation channel" });
-        return toolError(
-          `${record.name} needs a person's confirmation, and this client cannot show one (${config.confirmVia === "form" ? "the server requires form elicitation, which this client does not support" : "no elicitation support"}). ${NOTHING_CHARGED} ` +
-            `Use billing_approvals_request to draft this purchase for a person to approve in Geopera.`,
-        );
-      }
-
-      if (channel === "form") {
-        audit.append({ ...base, event: "asked", channel });
-        const answer = await askByForm(env, factsAsText(facts.view), config.confirmWaitMs);
-        if (answer !== "yes") {
-          audit.append({ ...base, event: answer === "timeout" ? "expired" : "declined", channel, detail: answer });
-          return toolError(`${record.name} was not confirmed (${answer}). ${NOTHING_CHARGED} Ask the person before trying again.`);
-        }
-        audit.append({ ...base, event: "confirmed", channel });
-        return send(record, args, env, digest, facts.credits, channel, open);
-      }
-
-      // Page channels: one pending question per call, reused by repeat calls.
-      let c = confirmations.findPending(digest);
-      if (!c) {
-        c = confirmations.create(digest, record.name, args, caller.fingerprint, facts.view, facts.credits);
-        audit.append({ ...base, event: "asked", channel });
-      }
-      const link = pageLink(c, await pageHost.base());
-      const expires = new Date(c.expiresAt).toISOString();
-
-      if (channel === "url") {
-        const state = await askByUrl(env, c, link, factsAsText(facts.view), config.confirmWaitMs, confirmations);
-        if (state === "confirmed") {
-          const mine = confirmations.consume(digest);
-          if (mine) return send(record, args, env, digest, facts.credits, "url", open);
-          return toolError(`This confirmation was already used by another call. ${NOTHING_CHARGED} by this call.`);
-        }
-        if (state === "pending") {
-          return toolError(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`);
-        }
-        if (state === "expired") audit.append({ ...base, event: "expired", channel });
-        return toolError(`${record.name} was not confirmed (${state}). ${NOTHING_CHARGED}`);
-      }
-
-      return toolError(
-        `Not charged yet: a person must confirm this charge. Show them this link and ask them to open it: ${link}\n` +
-          `After they press "Confirm and charge", call ${record.name} again with exactly the same arguments; it then goes through once. ` +
-          `The link works once and expires at ${expires} (${minutes} min). ${NOTHING_CHARGED}`,
-      );
     },
     async close() {
       await loopbackPage.close();
-      journal.close();
-      audit.close();
     },
   };
-  return gate;
 }
 
 /** URL elicitation: the client opens our page; we wait (bounded) for the person's decision there. */
-async function askByUrl(env: CallEnv, c: Confirmation, link: string, message: string, waitMs: number, store: ConfirmationStore) {
+async function askByUrl(env: CallEnv, c: Confirmation, link: string, message: string, waitMs: number, store: GateStore) {
   try {
     const r = await env.server.elicitInput(
       { mode: "url", elicitationId: c.id, url: link, message },

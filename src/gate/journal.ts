@@ -1,30 +1,16 @@
-// The idempotency journal: the proxy's record of every spend it sends. A spend's key and exact body are
-// written (and fsync'd) before the request leaves, so a retry — even after a crash — reuses the same
-// key and bytes, and a spend that was sent but never answered is reported instead of re-sent anew.
+// The idempotency journal (the file store's part): the proxy's record of every spend it sends. A spend's
+// key and exact body are written (and fsync'd) before the request leaves, so a retry — even after a
+// crash — reuses the same key and bytes, and a spend that was sent but never answered is reported
+// instead of re-sent anew. Check-and-mark methods run with no await inside.
 import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Clock } from "./clock.js";
+import type { SpendEntry, SpendState, NewSpend } from "../store/types.js";
 
-export type SpendState = "sending" | "answered" | "unknown";
-
-export interface SpendEntry {
-  key: string;
-  digest: string;
-  tool: string;
-  operationId: string;
-  /** The exact body bytes sent, so a retry is byte-identical. */
-  body: string;
-  credits: number | undefined;
-  caller: string;
-  sentAt: number;
-  state: SpendState;
-  status?: number;
-  /** Written by an earlier process: its confirmation does not carry over. */
-  fromEarlierRun: boolean;
-}
+export type { SpendEntry, SpendState };
 
 type Line =
-  | ({ event: "send" } & Omit<SpendEntry, "state" | "fromEarlierRun" | "status">)
+  | ({ event: "send" } & Omit<SpendEntry, "state" | "mine" | "status">)
   | { event: "answer"; key: string; status: number; at: number }
   | { event: "unknown"; key: string; at: number };
 
@@ -52,7 +38,7 @@ export class SpendJournal {
       }
       if (line.event === "send") {
         const { event: _e, ...rest } = line;
-        this.entries.set(line.key, { ...rest, state: "sending", fromEarlierRun: true });
+        this.entries.set(line.key, { ...rest, state: "sending", mine: false });
       } else {
         const e = this.entries.get(line.key);
         if (e) {
@@ -71,17 +57,20 @@ export class SpendJournal {
   }
 
   /** Records a spend about to be sent. Synchronous: durable before the request leaves. */
-  recordSend(e: Omit<SpendEntry, "state" | "fromEarlierRun" | "sentAt" | "status">): SpendEntry {
-    const entry: SpendEntry = { ...e, sentAt: this.clock(), state: "sending", fromEarlierRun: false };
+  recordSend(e: NewSpend): SpendEntry {
+    const entry: SpendEntry = { ...e, sentAt: this.clock(), state: "sending", mine: true };
     this.write({ event: "send", key: entry.key, digest: entry.digest, tool: entry.tool, operationId: entry.operationId, body: entry.body, credits: entry.credits, caller: entry.caller, sentAt: entry.sentAt });
     this.entries.set(entry.key, entry);
     return entry;
   }
 
-  /** A resend of an in-doubt spend is in flight again (same key, same body). */
-  markResending(key: string): void {
+  /** Takes an in-doubt spend for a resend by this process (same key, same body); undefined if it is in flight or settled. */
+  claimResend(key: string): SpendEntry | undefined {
     const e = this.entries.get(key);
-    if (e) e.state = "sending";
+    if (e?.state !== "unknown") return undefined;
+    e.state = "sending";
+    e.mine = true;
+    return e;
   }
 
   recordAnswer(key: string, status: number): void {

@@ -1,5 +1,5 @@
 // The confirmation page a person reads before money moves: plain HTML, every value escaped, no script.
-import type { Confirmation } from "./confirmations.js";
+import type { Confirmation } from "../store/types.js";
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);

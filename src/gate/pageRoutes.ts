@@ -1,8 +1,9 @@
 // HTTP handler for /confirm/<id>: GET shows the charge, POST records the person's decision.
 // A POST must come from the page's own origin (a browser always sends Origin on a form POST, so a
-// missing or foreign Origin is refused) and carry the confirmation's own token.
+// missing or foreign Origin is refused) and carry the confirmation's own token. Confirmations live in
+// the store, so with a shared store any replica can show the page and take the decision.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { ConfirmationStore } from "./confirmations.js";
+import type { GateStore } from "../store/types.js";
 import type { Clock } from "./clock.js";
 import { renderConfirmPage, renderOutcomePage } from "./page.js";
 
@@ -31,10 +32,11 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefin
   return new URLSearchParams(body);
 }
 
-export type PageEvent = (outcome: "confirmed" | "declined", confirmationId: string) => void;
+/** Runs (audit) after a decision is stored and before the person sees the outcome. */
+export type PageEvent = (outcome: "confirmed" | "declined", confirmationId: string) => Promise<void>;
 
 /** Returns a handler that answers /confirm/* requests and reports false for any other path. */
-export function createConfirmRoutes(store: ConfirmationStore, clock: Clock, pageOrigin: () => string, onDecision: PageEvent) {
+export function createConfirmRoutes(store: Pick<GateStore, "getConfirmation" | "decideConfirmation">, clock: Clock, pageOrigin: () => string, onDecision: PageEvent) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const path = (req.url ?? "").split("?")[0]!;
     const match = /^\/confirm\/([A-Za-z0-9_-]{10,64})$/.exec(path);
@@ -45,7 +47,7 @@ export function createConfirmRoutes(store: ConfirmationStore, clock: Clock, page
     }
     const id = match[1]!;
     if (req.method === "GET") {
-      const c = store.get(id);
+      const c = await store.getConfirmation(id);
       if (!c) send(res, 404, renderOutcomePage("Not found", "This confirmation does not exist or has lapsed. Nothing was charged."));
       else if (c.state === "expired") send(res, 410, renderOutcomePage("Expired", "This confirmation has expired. Nothing was charged; ask your assistant to try again."));
       else if (c.state !== "pending") send(res, 409, renderOutcomePage("Already decided", `This request was already ${c.state}.`));
@@ -66,14 +68,14 @@ export function createConfirmRoutes(store: ConfirmationStore, clock: Clock, page
       send(res, 400, renderOutcomePage("Not understood", "The form was incomplete. Nothing was charged."));
       return true;
     }
-    const outcome = store.decide(id, form.get("token") ?? "", decision === "confirm");
+    const outcome = await store.decideConfirmation(id, form.get("token") ?? "", decision === "confirm");
     switch (outcome) {
       case "confirmed":
-        onDecision("confirmed", id);
+        await onDecision("confirmed", id);
         send(res, 200, renderOutcomePage("Confirmed", "Go back to your assistant: it will now complete this charge, once. You can close this page."));
         break;
       case "declined":
-        onDecision("declined", id);
+        await onDecision("declined", id);
         send(res, 200, renderOutcomePage("Declined", "Nothing will be charged. You can close this page."));
         break;
       case "bad-token":

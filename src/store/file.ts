@@ -1,0 +1,104 @@
+// The single-process store (the default, nothing to install): confirmations in memory, the journal and
+// the audit chain as JSONL files in the state directory. Each method's check-and-mark runs inside one
+// synchronous span of the classes below (an async method runs synchronously up to its first await, and
+// these have none), so concurrent calls in this process cannot interleave. Not for several processes
+// on one directory: use PostgreSQL for replicas.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ConfirmationStore, type Confirmation as Live } from "../gate/confirmations.js";
+import { SpendJournal } from "../gate/journal.js";
+import { AuditLog, verifyAuditFile } from "../gate/audit.js";
+import { capViolation } from "../gate/caps.js";
+import type { Clock } from "../gate/clock.js";
+import { startOfUtcDay, type AuditEvent, type Caps, type Confirmation, type GateStore, type NewConfirmation, type NewSpend, type Reservation, type SpendEntry, type VerifyResult } from "./types.js";
+
+const snap = (c: Live | undefined): Confirmation | undefined => (c ? { ...c } : undefined);
+const copy = (e: SpendEntry | undefined): SpendEntry | undefined => (e ? { ...e } : undefined);
+
+export class FileStore implements GateStore {
+  readonly where: string;
+  private readonly confirmations: ConfirmationStore;
+  private readonly journal: SpendJournal;
+  private readonly audit: AuditLog;
+  private readonly auditFile: string;
+
+  constructor(
+    dir: string,
+    private readonly clock: Clock,
+    confirmTtlMs: number,
+  ) {
+    this.where = `file:${dir}`;
+    this.auditFile = join(dir, "audit.jsonl");
+    this.journal = new SpendJournal(join(dir, "journal.jsonl"), clock);
+    this.audit = new AuditLog(this.auditFile, clock);
+    this.confirmations = new ConfirmationStore(clock, confirmTtlMs);
+  }
+
+  async openConfirmation(n: NewConfirmation) {
+    const found = this.confirmations.findPending(n.digest);
+    if (found) return { confirmation: { ...found }, created: false };
+    return { confirmation: { ...this.confirmations.create(n.digest, n.tool, { ...n.args }, n.caller, n.view, n.credits) }, created: true };
+  }
+
+  async getConfirmation(id: string) {
+    return snap(this.confirmations.get(id));
+  }
+
+  async decideConfirmation(id: string, token: string, yes: boolean) {
+    return this.confirmations.decide(id, token, yes);
+  }
+
+  async consumeConfirmation(digest: string) {
+    return snap(this.confirmations.consume(digest));
+  }
+
+  waitForDecision(id: string, waitMs: number, signal?: AbortSignal) {
+    return this.confirmations.waitForDecision(id, waitMs, signal);
+  }
+
+  async unsettledSpend(digest: string) {
+    return copy(this.journal.unsettled(digest));
+  }
+
+  async reserveSpend(spend: NewSpend, caps: Caps): Promise<Reservation> {
+    // One synchronous span: two concurrent spends cannot both slip under the daily cap.
+    const open = this.journal.unsettled(spend.digest);
+    if (open) return { busy: { ...open } };
+    const over = capViolation(caps, spend.credits, this.journal.creditsSince(spend.caller, startOfUtcDay(this.clock())));
+    if (over) return { over };
+    return { entry: { ...this.journal.recordSend(spend) } };
+  }
+
+  async claimResend(key: string) {
+    return copy(this.journal.claimResend(key));
+  }
+
+  async recordAnswer(key: string, status: number) {
+    this.journal.recordAnswer(key, status);
+  }
+
+  async recordUnknown(key: string) {
+    this.journal.recordUnknown(key);
+  }
+
+  async spendsInDoubt() {
+    return this.journal.inDoubt().map((e) => ({ ...e }));
+  }
+
+  async creditsToday(caller: string) {
+    return this.journal.creditsSince(caller, startOfUtcDay(this.clock()));
+  }
+
+  async appendAudit(e: AuditEvent) {
+    this.audit.append(e);
+  }
+
+  async verifyAudit(): Promise<VerifyResult> {
+    return existsSync(this.auditFile) ? verifyAuditFile(this.auditFile) : { ok: true, lines: 0 };
+  }
+
+  async close() {
+    this.journal.close();
+    this.audit.close();
+  }
+}

@@ -1,0 +1,133 @@
+// Everything the spend gate keeps, behind one asynchronous interface with two implementations:
+// FileStore (one process: confirmations in memory, JSONL journal and audit in the state directory) and
+// PostgresStore (several replicas on one database). The gate holds no state of its own.
+//
+// Each method that checks and then changes something does both as ONE step of the store: the file store
+// with no await between check and mark (Node runs that span alone), PostgreSQL in one statement or one
+// transaction. The gate never does a read-then-write across two calls where it matters.
+
+export type ConfirmationState = "pending" | "confirmed" | "declined" | "used" | "expired";
+
+export interface ConfirmationView {
+  /** One sentence: what will happen. */
+  summary: string;
+  /** Label → value pairs the person sees (credits, amount, organization, every argument). */
+  facts: ReadonlyArray<readonly [string, string]>;
+}
+
+/** A snapshot: a later change in the store is not reflected in an object already returned. */
+export interface Confirmation {
+  readonly id: string;
+  /** Per-confirmation form token: a page POST must carry it. */
+  readonly token: string;
+  readonly digest: string;
+  readonly tool: string;
+  readonly args: Readonly<Record<string, unknown>>;
+  readonly caller: string;
+  readonly view: ConfirmationView;
+  /** Credits the spend moves, when known (for caps when the confirmation is used). */
+  readonly credits: number | undefined;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly state: ConfirmationState;
+}
+
+export type NewConfirmation = Pick<Confirmation, "digest" | "tool" | "args" | "caller" | "view" | "credits">;
+
+export type DecideOutcome = "confirmed" | "declined" | "bad-token" | "expired" | "already-decided" | "unknown";
+
+export type SpendState = "sending" | "answered" | "unknown";
+
+/** One row of the idempotency journal (a snapshot). */
+export interface SpendEntry {
+  key: string;
+  digest: string;
+  tool: string;
+  operationId: string;
+  /** The exact body bytes sent, so a retry is byte-identical. */
+  body: string;
+  credits: number | undefined;
+  caller: string;
+  sentAt: number;
+  /** "sending" of a process that is gone reads as "unknown": it was sent and never answered. */
+  state: SpendState;
+  status?: number;
+  /** Sent by this very process. A row of an earlier run or another replica needs a new confirmation. */
+  mine: boolean;
+}
+
+export type NewSpend = Pick<SpendEntry, "key" | "digest" | "tool" | "operationId" | "body" | "credits" | "caller">;
+
+/** The cap check and the journal row, decided together. */
+export type Reservation =
+  | { entry: SpendEntry }
+  /** Over a cap: nothing journaled. */
+  | { over: string }
+  /** An identical spend is already in flight or unsettled: nothing journaled. */
+  | { busy: SpendEntry };
+
+export interface Caps {
+  maxCreditsPerCall?: number;
+  maxCreditsPerDay?: number;
+}
+
+export type AuditEventName = "asked" | "confirmed" | "declined" | "expired" | "refused" | "sent" | "answered" | "unknown";
+
+export interface AuditEvent {
+  event: AuditEventName;
+  tool: string;
+  digest: string;
+  caller: string;
+  args?: Record<string, unknown>;
+  key?: string;
+  channel?: "form" | "page" | "url" | "none";
+  status?: number;
+  detail?: string;
+}
+
+export type VerifyResult = { ok: true; lines: number } | { ok: false; line: number; reason: string };
+
+export interface GateStore {
+  /** Where the state lives, for logs and messages (never a password). */
+  readonly where: string;
+
+  // Confirmations of the page channel.
+  /** The still-pending question for this exact call, or a new one: one question per call, also across replicas. */
+  openConfirmation(c: NewConfirmation): Promise<{ confirmation: Confirmation; created: boolean }>;
+  /** The confirmation with its current state ("expired" once past its time and not used or declined). */
+  getConfirmation(id: string): Promise<Confirmation | undefined>;
+  /** A person's decision. Only a pending, unexpired confirmation with the right token moves. */
+  decideConfirmation(id: string, token: string, yes: boolean): Promise<DecideOutcome>;
+  /** Takes the confirmed, unexpired confirmation of this exact call and marks it used: of any number of concurrent callers, exactly one gets it. */
+  consumeConfirmation(digest: string): Promise<Confirmation | undefined>;
+  /** Resolves when the person decides or the confirmation lapses, or with "pending" after `waitMs` or on abort. */
+  waitForDecision(id: string, waitMs: number, signal?: AbortSignal): Promise<ConfirmationState>;
+
+  // The idempotency journal.
+  /** The spend of this exact call that is in flight or never got an answer, if any. */
+  unsettledSpend(digest: string): Promise<SpendEntry | undefined>;
+  /** The last cap check and the journal row, atomically; the row is durable when this resolves. */
+  reserveSpend(spend: NewSpend, caps: Caps): Promise<Reservation>;
+  /** Marks an unsettled, not-in-flight spend as being re-sent by this process; undefined if someone else is sending it. */
+  claimResend(key: string): Promise<SpendEntry | undefined>;
+  recordAnswer(key: string, status: number): Promise<void>;
+  recordUnknown(key: string): Promise<void>;
+  /** Every spend in doubt: sent, never answered, not in flight. */
+  spendsInDoubt(): Promise<SpendEntry[]>;
+  /** Credits this caller sent today (UTC), in flight and in doubt included, refused (4xx) ones not. */
+  creditsToday(caller: string): Promise<number>;
+
+  // The audit chain.
+  /** Durable before it resolves; one unbroken chain however many processes append. */
+  appendAudit(e: AuditEvent): Promise<void>;
+  /** Checks the whole chain as stored; names the first line (1-based) that does not follow. */
+  verifyAudit(): Promise<VerifyResult>;
+
+  close(): Promise<void>;
+}
+
+/** Midnight UTC of the day `ms` falls in: the daily cap's window. */
+export function startOfUtcDay(ms: number): number {
+  const d = new Date(ms);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+}
