@@ -154,7 +154,7 @@ describe("form elicitation (Claude Code, Cursor, VS Code)", () => {
     expect(r.isError, textOf(r)).toBeFalsy();
     const q = c.asked.at(-1)!;
     expect(q.message).toContain("Credits: 640");
-    expect(q.message).toContain("API: amount_aud: 32");
+    expect(q.message).toContain("Amount charged (AUD): 32");
     expect(chargesSince(mark)).toHaveLength(1);
     expect(r.structuredContent).toMatchObject({ id, status: "approved" });
   });
@@ -165,6 +165,8 @@ describe("form elicitation (Claude Code, Cursor, VS Code)", () => {
     const r = await c.client.callTool({ name: "billing_run_monthly_for_org", arguments: { organization_id: "org_demo" } });
     expect(r.isError, textOf(r)).toBeFalsy();
     expect(c.asked.at(-1)!.message).toContain("organization org_demo");
+    // The person sees what the API says the run will charge (nested in the status answer).
+    expect(c.asked.at(-1)!.message).toMatch(/What the billing API says:\nEstimated charge \(AUD\): \d+/);
     expect(api.requests.slice(mark).map((q) => q.operationId)).toEqual(["billing.status.get", "billing.run_monthly_for_org"]);
   });
 

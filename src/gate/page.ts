@@ -11,7 +11,7 @@ main{max-width:560px;margin:48px auto;background:#fff;border:1px solid #d8dce1;b
 h1{font-size:20px;margin:0 0 4px}.sub{color:#5a6270;margin:0 0 20px}
 .what{font-size:18px;font-weight:600;background:#fff7e6;border:1px solid #f0c36d;border-radius:8px;padding:12px 14px}
 table{width:100%;border-collapse:collapse;margin:18px 0}th,td{text-align:left;padding:6px 0;border-bottom:1px solid #eef0f2;vertical-align:top}
-th{color:#5a6270;font-weight:500;width:42%}td{font-family:ui-monospace,Menlo,monospace;word-break:break-all}
+th{color:#5a6270;font-weight:500;width:42%}th.head{color:#1b1f24;font-weight:600;padding-top:16px}td{font-family:ui-monospace,Menlo,monospace;word-break:break-all}
 .buttons{display:flex;gap:12px;margin-top:22px}button{font:inherit;padding:10px 18px;border-radius:8px;border:1px solid #aab1bb;background:#fff;cursor:pointer}
 button.yes{background:#b42318;border-color:#b42318;color:#fff;font-weight:600}.note{color:#5a6270;font-size:14px;margin-top:18px}`;
 
@@ -20,7 +20,8 @@ function layout(title: string, body: string): string {
 }
 
 export function renderConfirmPage(c: Confirmation, now: number): string {
-  const rows = c.view.facts.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join("");
+  // A fact with no value is a heading (e.g. "What the billing API says").
+  const rows = c.view.facts.map(([k, v]) => (v === "" ? `<tr><th colspan="2" class="head">${escapeHtml(k)}</th></tr>` : `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`)).join("");
   const minutes = Math.max(1, Math.round((c.expiresAt - now) / 60_000));
   return layout(
     "Confirm a charge — Geopera billing",
