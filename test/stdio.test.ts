@@ -101,9 +101,12 @@ describe("every tool, once", () => {
 
   it("NDJSON rows arrive as rows, bounded, with how to page on", async () => {
     const five = await call("billing_credits_transactions", { limit: 5 });
-    const sc = five.structuredContent as { rows: unknown[]; count: number; truncated: boolean };
+    const sc = five.structuredContent as { rows: unknown[]; count: number; truncated: boolean; next_offset: number };
     expect(sc.rows).toHaveLength(5);
     expect(sc.truncated).toBe(false);
+    // The API filled the agent's page: there may be more, and the agent is told how to go on.
+    expect(sc.next_offset).toBe(5);
+    expect(textOf(five)).toMatch(/there may be more: call billing_credits_transactions again with offset=5/);
     const all = await call("billing_credits_transactions", { offset: 2 });
     const cut = all.structuredContent as { rows: unknown[]; total_rows: number; truncated: boolean; next_offset: number };
     expect(cut.rows).toHaveLength(10);

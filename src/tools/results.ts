@@ -245,15 +245,17 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
 
   const truncated = total > rows.length;
   const offset = typeof args.offset === "number" ? args.offset : 0;
+  // A page the API filled to the agent's own limit may have more behind it, though nothing was cut here.
+  const pageFull = typeof args.limit === "number" && total >= args.limit;
   const structured: Record<string, unknown> = { rows, count: rows.length, total_rows: total, truncated };
   let more = "";
-  if (truncated) {
-    if (record.pagesByOffset) {
-      structured.next_offset = offset + rows.length;
-      more = `More rows: call ${record.name} again with offset=${offset + rows.length}.`;
-    } else {
-      more = `More rows: showing the first ${rows.length} of ${total}; pass a smaller limit or a filter.`;
-    }
+  if (record.pagesByOffset && (truncated || pageFull)) {
+    structured.next_offset = offset + rows.length;
+    more = truncated
+      ? `More rows: call ${record.name} again with offset=${offset + rows.length}.`
+      : `The API filled the page (limit=${String(args.limit)}); there may be more: call ${record.name} again with offset=${offset + rows.length}.`;
+  } else if (truncated) {
+    more = `More rows: showing the first ${rows.length} of ${total}; this list has no offset, so narrow it with a filter.`;
   }
   const lines = [`${rows.length} of ${total} rows${truncated ? " (cut)" : ""}.`, ...rows.map((r) => JSON.stringify(r))];
   if (more) lines.push(more);
