@@ -73,7 +73,8 @@ describe("tools/list", () => {
 
   it("keeps tools/list compact", async () => {
     const { tools } = await h.client.listTools();
-    const bytes = Buffer.byteLength(JSON.stringify({ tools }));
+    // As on the wire: the whole JSON-RPC answer.
+    const bytes = Buffer.byteLength(JSON.stringify({ result: { tools }, jsonrpc: "2.0", id: 1 }));
     console.log(`tools/list: ${bytes} bytes`);
     expect(bytes).toBeLessThan(8192);
   });

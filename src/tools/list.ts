@@ -6,8 +6,17 @@ import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { ToolRecord } from "./record.js";
 import { annotationsFor, metaFor } from "./annotations.js";
 
+/** zod writes the safe-integer range onto every .int(); it says nothing an agent needs. */
+function dropSafeIntegerBounds(properties: unknown): void {
+  for (const p of Object.values((properties ?? {}) as Record<string, Record<string, unknown>>)) {
+    if (p.maximum === Number.MAX_SAFE_INTEGER) delete p.maximum;
+    if (p.minimum === Number.MIN_SAFE_INTEGER) delete p.minimum;
+  }
+}
+
 function jsonSchema(schema: z.ZodObject, io: "input" | "output"): Tool["inputSchema"] {
   const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { target: "draft-7", io }) as Record<string, unknown>;
+  dropSafeIntegerBounds(rest.properties);
   // "additionalProperties: {}" (open objects) is JSON Schema's default; saying it costs bytes only.
   if (rest.additionalProperties && typeof rest.additionalProperties === "object" && Object.keys(rest.additionalProperties).length === 0) delete rest.additionalProperties;
   return rest as Tool["inputSchema"];
