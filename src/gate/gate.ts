@@ -224,7 +224,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       if (state === "pending") {
         return toolError(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`);
       }
-      if (state === "expired") await audit({ ...base, event: "expired", channel });
+      await audit({ ...base, event: state === "expired" ? "expired" : "declined", channel, detail: state });
       return toolError(`${record.name} was not confirmed (${state}). ${NOTHING_CHARGED}`);
     }
 
