@@ -7,7 +7,6 @@ import { startApp } from "./app.js";
 import { createServer, SERVER_VERSION } from "./server.js";
 import { callerFor } from "./tools/caller.js";
 import { serveStdio } from "./transport/stdio.js";
-import { serveHttp } from "./transport/http.js";
 import type { Config } from "./config.js";
 import type { App } from "./app.js";
 import type { Logger } from "./log.js";
@@ -52,6 +51,8 @@ async function main(): Promise<number | undefined> {
 
 /** HTTP: each session brings its own credential, which becomes the upstream bearer for its calls only. */
 async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): Promise<undefined> {
+  // Loaded only in HTTP mode: stdio never needs the HTTP and SSE transports (they cost cold start).
+  const { serveHttp } = await import("./transport/http.js");
   const http = await serveHttp({
     host: config.host,
     port: config.port,

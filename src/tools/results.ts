@@ -173,10 +173,13 @@ async function jsonResult(res: UpstreamResponse, limits: ShapeLimits): Promise<C
     const why = buf.length === 0 ? "the body is empty" : redact((err as Error).message, limits.secrets).slice(0, 160);
     throw new MalformedAnswer(`the API answered with malformed JSON (${why})`, "bad_json", res.statusCode);
   }
-  const structured = value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : { value };
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const { text, structured } = objectAnswer(value as Record<string, unknown>, limits);
+    return { content: [{ type: "text", text }], structuredContent: structured, _meta: { [META_STATUS]: res.statusCode } };
+  }
   return {
     content: [{ type: "text", text: redact(JSON.stringify(value), limits.secrets) }],
-    structuredContent: redactDeep(structured, limits),
+    structuredContent: redactDeep({ value }, limits),
     _meta: { [META_STATUS]: res.statusCode },
   };
 }
@@ -239,8 +242,8 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
   take(pending + decoder.end(), true);
 
   if (record.singleRecord && total === 1 && rows[0] && typeof rows[0] === "object" && !Array.isArray(rows[0])) {
-    const one = rows[0] as Record<string, unknown>;
-    return { content: [{ type: "text", text: redact(JSON.stringify(one), limits.secrets) }], structuredContent: redactDeep(one, limits), _meta: { [META_STATUS]: status } };
+    const { text, structured } = objectAnswer(rows[0] as Record<string, unknown>, limits);
+    return { content: [{ type: "text", text }], structuredContent: structured, _meta: { [META_STATUS]: status } };
   }
 
   const truncated = total > rows.length;
@@ -311,8 +314,36 @@ async function fileResult(record: ToolRecord, res: UpstreamResponse, type: strin
   };
 }
 
-function redactDeep(value: Record<string, unknown>, limits: ShapeLimits): Record<string, unknown> {
-  return JSON.parse(redact(JSON.stringify(value), limits.secrets)) as Record<string, unknown>;
+/**
+ * True when JSON.parse(JSON.stringify(value)) would give back an equal value. For values made of what
+ * JSON.parse returns, only two numbers change on the way: a non-finite one (an overflowing literal such
+ * as 1e400 parses as Infinity and comes back as null) and -0 (comes back as 0).
+ */
+function survivesJson(value: unknown): boolean {
+  if (typeof value === "number") return Number.isFinite(value) && !Object.is(value, -0);
+  if (typeof value !== "object" || value === null) return true;
+  if (Array.isArray(value)) {
+    for (const v of value) if (!survivesJson(v)) return false;
+    return true;
+  }
+  for (const k in value) if (!survivesJson((value as Record<string, unknown>)[k])) return false;
+  return true;
+}
+
+/**
+ * The value with every string redacted, via its JSON text (`json`: JSON.stringify(value), when the caller
+ * has it already). When redaction changes nothing and the value survives a JSON round trip unchanged, the
+ * round trip would only copy it, so the value itself is returned.
+ */
+function redactDeep(value: Record<string, unknown>, limits: ShapeLimits, json = JSON.stringify(value)): Record<string, unknown> {
+  const clean = redact(json, limits.secrets);
+  return clean === json && survivesJson(value) ? value : (JSON.parse(clean) as Record<string, unknown>);
+}
+
+/** The text and structuredContent of one JSON object answer, from a single serialisation. */
+function objectAnswer(value: Record<string, unknown>, limits: ShapeLimits): { text: string; structured: Record<string, unknown> } {
+  const json = JSON.stringify(value);
+  return { text: redact(json, limits.secrets), structured: redactDeep(value, limits, json) };
 }
 
 /** Shapes one upstream answer. Throws MalformedAnswer when the answer cannot be trusted as complete. */

@@ -93,8 +93,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       refuse(req, res, 404, RPC.sessionNotFound, "Session not found", "unknown session");
       return undefined;
     }
-    if (!sameCredential(session.credential, credentialDigest(token))) {
-      log.warn("session credential mismatch", { session: id, caller: fingerprintOf(credentialDigest(token)), owner: session.caller });
+    const presented = credentialDigest(token);
+    if (!sameCredential(session.credential, presented)) {
+      log.warn("session credential mismatch", { session: id, caller: fingerprintOf(presented), owner: session.caller });
       refuse(req, res, 403, RPC.serverError, "Forbidden: this session was opened with another credential", "credential mismatch");
       return undefined;
     }
@@ -213,8 +214,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     if (read) await forward(req, res, session, read.body, () => session.transport.handlePostMessage(req, res, read.body));
   };
 
-  const route = async (req: IncomingMessage, res: ServerResponse) => {
-    const path = pathOf(req);
+  const route = async (req: IncomingMessage, res: ServerResponse, path: string) => {
     if (draining) res.setHeader("Connection", "close");
     // Load balancers probe by address, not by name: health answers before the Host check, and says nothing.
     if (path === "/healthz") {
@@ -252,7 +252,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
         if (inFlight.size === 0) onQuiet?.();
       });
     }
-    route(req, res).catch((err: Error) => {
+    route(req, res, path).catch((err: Error) => {
       log.error("http request failed", { method: req.method, path, error: err.message });
       if (!res.headersSent) sendRpcError(res, 500, RPC.internalError, "Internal server error");
       else res.end();
@@ -299,7 +299,11 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   return { url, close };
 }
 
+/** Request targets that are already their own pathname (no query, dot segment, escape or "//" to resolve). */
+const PLAIN_PATHS = new Set([MCP, SSE, MESSAGES, "/healthz"]);
+
 function pathOf(req: IncomingMessage): string {
+  if (req.url !== undefined && PLAIN_PATHS.has(req.url)) return req.url;
   try {
     return new URL(req.url ?? "/", "http://x").pathname;
   } catch {

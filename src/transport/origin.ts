@@ -40,8 +40,23 @@ function normalizeOrigin(raw: string): string | undefined {
   }
 }
 
+/**
+ * parseHost's answers by Host header: clients send the same one on every request, and parsing it is a
+ * WHATWG URL parse. Bounded (the header is the client's to choose): emptied when full.
+ */
+const parsedHosts = new Map<string, { hostname: string; port: string } | undefined>();
+const MAX_PARSED_HOSTS = 256;
+
 /** Parses a Host header into its lower-case hostname (IPv6 in brackets) and port ("" when absent). */
 function parseHost(host: string): { hostname: string; port: string } | undefined {
+  if (parsedHosts.has(host)) return parsedHosts.get(host);
+  const parsed = parseHostOnce(host);
+  if (parsedHosts.size >= MAX_PARSED_HOSTS) parsedHosts.clear();
+  parsedHosts.set(host, parsed && Object.freeze(parsed));
+  return parsed;
+}
+
+function parseHostOnce(host: string): { hostname: string; port: string } | undefined {
   try {
     const u = new URL(`http://${host}`);
     // Anything beyond host[:port] (a path, credentials) is not a Host header.

@@ -1,10 +1,14 @@
 // stdio: one server for the process. stdout is the protocol; when the client closes stdin we exit.
 // stdin goes through a line guard first (size cap, malformed JSON-RPC answered; see stdioLimit.ts), so the
-// SDK's transport only ever sees one valid message per line.
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+// server only ever sees valid messages, one per line. The guard hands each message over already parsed
+// and validated (GuardedStdioTransport below), where the SDK's StdioServerTransport would parse the line
+// a second time; everything else is what that transport does.
+import type { Readable, Writable } from "node:stream";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "../log.js";
-import { JsonRpcLineGuard, DEFAULT_MAX_LINE_BYTES } from "./stdioLimit.js";
+import { JsonRpcLineGuard, DEFAULT_MAX_LINE_BYTES, type LineGuardOptions } from "./stdioLimit.js";
 
 export interface StdioOptions {
   /** Largest incoming message (one line), in bytes. Default 1 MB, as config.maxRequestBytes. */
@@ -12,14 +16,71 @@ export interface StdioOptions {
   log?: Logger;
 }
 
+/** The SDK's StdioServerTransport with the line guard as its reader: one parse per message. */
+export class GuardedStdioTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  private readonly guard: JsonRpcLineGuard;
+  private started = false;
+
+  constructor(
+    private readonly stdin: Readable,
+    private readonly stdout: Writable,
+    guard: Omit<LineGuardOptions, "onMessage">,
+  ) {
+    this.guard = new JsonRpcLineGuard({
+      ...guard,
+      onMessage: (message) => {
+        try {
+          this.onmessage?.(message);
+        } catch (err) {
+          this.onerror?.(err as Error);
+        }
+      },
+    });
+  }
+
+  private readonly onData = (chunk: Buffer | string) => {
+    try {
+      this.guard.feed(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+    } catch (err) {
+      this.onerror?.(err as Error);
+      this.close().catch(() => {});
+    }
+  };
+
+  private readonly onStdinError = (err: Error) => this.onerror?.(err);
+
+  async start(): Promise<void> {
+    if (this.started) throw new Error("GuardedStdioTransport already started");
+    this.started = true;
+    this.stdin.on("data", this.onData);
+    this.stdin.on("error", this.onStdinError);
+  }
+
+  async close(): Promise<void> {
+    this.stdin.off("data", this.onData);
+    this.stdin.off("error", this.onStdinError);
+    if (this.stdin.listenerCount("data") === 0) this.stdin.pause();
+    this.guard.discardPartial();
+    this.onclose?.();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.stdout.write(JSON.stringify(message) + "\n")) resolve();
+      else this.stdout.once("drain", resolve);
+    });
+  }
+}
+
 export async function serveStdio(server: McpServer, onClose: () => Promise<void>, opts: StdioOptions = {}): Promise<void> {
-  const guard = new JsonRpcLineGuard({
+  const transport = new GuardedStdioTransport(process.stdin, process.stdout, {
     maxLineBytes: opts.maxRequestBytes ?? DEFAULT_MAX_LINE_BYTES,
     reply: (message) => void process.stdout.write(JSON.stringify(message) + "\n"),
     onReject: (kind, bytes) => opts.log?.warn("stdio message rejected", { kind, bytes }),
   });
-  process.stdin.pipe(guard);
-  const transport = new StdioServerTransport(guard, process.stdout);
   let closing = false;
   const close = async () => {
     if (closing) return;

@@ -8,12 +8,13 @@
 //   - refuses a tools/call whose arguments carry an own "__proto__" key with -32602 naming it: the SDK's
 //     request schema (a zod record) silently drops that key before the tool's strict schema could refuse
 //     it, so it would otherwise pass as if never sent;
-//   - passes every valid message through unchanged, one per line.
+//   - passes every valid message through unchanged, one per line — or, with onMessage, hands it over as
+//     parsed and validated here, so the SDK does not parse the same line a second time.
 // Error answers carry the request's id when it can be read for certain (a valid message, or an "id"
 // member at the very start or the very end of the top-level object — where clients put it), else null.
 import { protoKeyProblem } from "./protoKey.js";
 import { Transform, type TransformCallback } from "node:stream";
-import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
+import { JSONRPCMessageSchema, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
@@ -31,6 +32,12 @@ export interface LineGuardOptions {
   reply(message: JsonRpcErrorMessage): void;
   /** Told about each rejected line, for the log. Never given the line itself. */
   onReject?(kind: "too_large" | "parse_error" | "invalid_request" | "batch" | "invalid_response" | "proto_key", bytes: number): void;
+  /**
+   * Takes each valid message as already parsed and validated here (JSONRPCMessageSchema's output, what
+   * the SDK's own stdio transport would build from the line), instead of the line being passed on
+   * downstream: the message is parsed once, not twice. See GuardedStdioTransport (stdio.ts).
+   */
+  onMessage?(message: JSONRPCMessage): void;
 }
 
 const NL = 0x0a;
@@ -87,15 +94,7 @@ export class JsonRpcLineGuard extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
-      let start = 0;
-      while (start <= chunk.length) {
-        const nl = chunk.indexOf(NL, start);
-        const end = nl < 0 ? chunk.length : nl;
-        if (end > start) this.add(chunk.subarray(start, end));
-        if (nl < 0) break;
-        this.endLine();
-        start = nl + 1;
-      }
+      this.feed(chunk);
       done();
     } catch (err) {
       done(err as Error);
@@ -106,6 +105,24 @@ export class JsonRpcLineGuard extends Transform {
     // An unterminated last line was never a complete message; drop it like the SDK would.
     this.reset();
     done();
+  }
+
+  /** Takes one chunk of the byte stream synchronously (what _transform does, without the stream machinery). */
+  feed(chunk: Buffer): void {
+    let start = 0;
+    while (start <= chunk.length) {
+      const nl = chunk.indexOf(NL, start);
+      const end = nl < 0 ? chunk.length : nl;
+      if (end > start) this.add(chunk.subarray(start, end));
+      if (nl < 0) break;
+      this.endLine();
+      start = nl + 1;
+    }
+  }
+
+  /** Drops a partial line (the stream ended or the reader is closing). */
+  discardPartial(): void {
+    this.reset();
   }
 
   private add(piece: Buffer): void {
@@ -175,7 +192,8 @@ export class JsonRpcLineGuard extends Transform {
       this.reject("invalid_request", line.length, errorMessage(null, -32600, "Invalid Request: a JSON-RPC message must be a JSON object."));
       return;
     }
-    if (!JSONRPCMessageSchema.safeParse(value).success) {
+    const parsed = JSONRPCMessageSchema.safeParse(value);
+    if (!parsed.success) {
       const obj = value as Record<string, unknown>;
       if (!("method" in obj) && ("result" in obj || "error" in obj)) {
         // A malformed answer to one of our requests: answering an answer makes no sense.
@@ -190,6 +208,7 @@ export class JsonRpcLineGuard extends Transform {
       this.reject("proto_key", line.length, errorMessage(validId((value as { id?: unknown }).id) ?? null, -32602, proto));
       return;
     }
-    this.push(Buffer.concat([line, Buffer.from("\n")]));
+    if (this.opts.onMessage) this.opts.onMessage(parsed.data);
+    else this.push(Buffer.concat([line, Buffer.from("\n")]));
   }
 }
