@@ -18,7 +18,7 @@ describe("README", () => {
     const firstBlock = readme.split("```")[1]!;
     expect(firstBlock).toContain("npm install && npm start");
     expect(firstBlock).toContain("npm test");
-    expect(readFileSync(join(root, ".ci", "run"), "utf8")).toMatch(/^npm test$/m);
+    expect(readFileSync(join(root, ".ci", "run"), "utf8")).toMatch(/^npm test\b/m);
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
     expect(pkg.scripts.start).toContain("--sandbox");
   });
