@@ -60,6 +60,9 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
     publicUrl: config.publicUrl,
     maxRequestBytes: config.maxRequestBytes,
     maxConcurrentCallsPerSession: config.maxConcurrentCallsPerSession,
+    maxSessions: config.maxSessions,
+    maxSessionsPerAddress: config.maxSessionsPerAddress,
+    trustProxy: config.trustProxy,
     sessionIdleMs: config.sessionIdleMs,
     shutdownGraceMs: config.shutdownGraceMs,
     createSessionServer: (credential) => {

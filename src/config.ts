@@ -69,8 +69,17 @@ export interface Config {
   maxRetries: number;
   /** Longest Retry-After we honour. */
   maxRetryAfterMs: number;
+  /** HTTP: concurrent tools/call per session (--max-calls-per-session). */
   maxConcurrentCallsPerSession: number;
+  /** HTTP: open sessions at most, both transports (--max-sessions). */
+  maxSessions: number;
+  /** HTTP: open sessions at most per remote address (--max-sessions-per-address). */
+  maxSessionsPerAddress: number;
+  /** HTTP: count sessions against the last X-Forwarded-For hop, not the TCP peer (--trust-proxy). */
+  trustProxy: boolean;
+  /** HTTP: a session with nothing in flight expires after this long (--session-idle). */
   sessionIdleMs: number;
+  /** HTTP: how long SIGTERM waits for in-flight calls (--shutdown-grace). */
   shutdownGraceMs: number;
 }
 
@@ -97,6 +106,13 @@ Options:
   --host H --port P           HTTP listener (default 127.0.0.1:8787)
   --allowed-origins a,b       browser origins allowed over HTTP (default: loopback only)
   --public-url URL            base URL of the confirmation page in HTTP mode
+  --max-sessions N            HTTP: open sessions at most, both transports (default 1000)
+  --max-sessions-per-address N  HTTP: open sessions per client address (default 32; over it: 429)
+  --trust-proxy               HTTP: take the client address from the last X-Forwarded-For hop
+                              (only behind a reverse proxy that sets it)
+  --session-idle S            HTTP: seconds before an idle session expires (default 1800)
+  --shutdown-grace S          HTTP: seconds SIGTERM waits for in-flight calls (default 10, at most 3600)
+  --max-calls-per-session N   HTTP: concurrent tool calls per session (default 8; over it: 429)
   --confirm-via auto|form|page  how a person confirms a spend (default auto: form if the client can)
   --confirm-port P            port of the loopback confirmation page (default: ephemeral)
   --confirm-wait S            seconds a confirmation form waits for the person (default 600)
@@ -115,6 +131,8 @@ Options:
 
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
 const MAX_TTL_MS = 3_600_000;
+/** Node timers past ~24.8 days fire at once; a shutdown grace is minutes at most anyway. */
+const MAX_SHUTDOWN_GRACE_MS = 3_600_000;
 
 function positiveInt(name: string, raw: string | undefined, fallback?: number): number | undefined {
   if (raw === undefined) return fallback;
@@ -184,6 +202,12 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
         port: { type: "string" },
         "allowed-origins": { type: "string" },
         "public-url": { type: "string" },
+        "max-sessions": { type: "string" },
+        "max-sessions-per-address": { type: "string" },
+        "trust-proxy": { type: "boolean" },
+        "session-idle": { type: "string" },
+        "shutdown-grace": { type: "string" },
+        "max-calls-per-session": { type: "string" },
         "confirm-via": { type: "string" },
         "confirm-port": { type: "string" },
         "confirm-wait": { type: "string" },
@@ -248,6 +272,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
 
   const ttl = seconds(positiveInt("--confirm-ttl", v["confirm-ttl"])) ?? 600_000;
   if (ttl > MAX_TTL_MS) throw new ConfigError(`--confirm-ttl must be at most ${MAX_TTL_MS / 1000} seconds`);
+  const shutdownGraceMs = seconds(positiveInt("--shutdown-grace", v["shutdown-grace"])) ?? 10_000;
+  if (shutdownGraceMs > MAX_SHUTDOWN_GRACE_MS) throw new ConfigError(`--shutdown-grace must be at most ${MAX_SHUTDOWN_GRACE_MS / 1000} seconds`);
 
   const config: Config = {
     command,
@@ -283,9 +309,12 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     maxRequestBytes: 1024 * 1024,
     maxRetries: 3,
     maxRetryAfterMs: 30_000,
-    maxConcurrentCallsPerSession: 8,
-    sessionIdleMs: 30 * 60_000,
-    shutdownGraceMs: 10_000,
+    maxConcurrentCallsPerSession: positiveInt("--max-calls-per-session", v["max-calls-per-session"], 8)!,
+    maxSessions: positiveInt("--max-sessions", v["max-sessions"], 1000)!,
+    maxSessionsPerAddress: positiveInt("--max-sessions-per-address", v["max-sessions-per-address"], 32)!,
+    trustProxy: Boolean(v["trust-proxy"]),
+    sessionIdleMs: seconds(positiveInt("--session-idle", v["session-idle"])) ?? 30 * 60_000,
+    shutdownGraceMs,
   };
   return Object.freeze(config);
 }

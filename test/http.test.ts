@@ -1,7 +1,8 @@
 // HTTP mode through the real thing: the built server as a child process, the sandbox API in this process,
 // the SDK's Streamable HTTP and SSE clients, and raw requests for what a well-behaved client never sends.
 // The last block runs the listener in-process with a plain test tool, for limits that need small numbers.
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { describe, it, expect, beforeAll, afterAll, afterEach, vi, onTestFinished } from "vitest";
+import { request, type IncomingMessage } from "node:http";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -203,6 +204,24 @@ describe("HTTP transport (spawned server, sandbox API)", () => {
     }
   });
 
+  it("takes its listener limits from the command line (--max-sessions-per-address and friends)", async () => {
+    const args = ["--max-sessions", "7", "--max-sessions-per-address", "1", "--session-idle", "90", "--shutdown-grace", "3", "--max-calls-per-session", "5"];
+    const own = await startHttpServer({ apiUrl: api.url, args });
+    try {
+      const limits = own.stderr().split("\n").filter((l) => l.includes('"http limits"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(limits).toHaveLength(1);
+      expect(limits[0]).toMatchObject({ max_sessions: 7, max_sessions_per_address: 1, session_idle_s: 90, shutdown_grace_s: 3, max_calls_per_session: 5, trust_proxy: false });
+      const first = await raw(own.url, { headers: mcpHeaders(KEY_A), body: INITIALIZE });
+      expect(first.status).toBe(200);
+      // Another key from the same address is still the same address.
+      const second = await raw(own.url, { headers: mcpHeaders(KEY_B), body: INITIALIZE });
+      expect(second.status).toBe(429);
+      expect(second.headers["retry-after"]).toBe("60");
+    } finally {
+      await own.stop();
+    }
+  });
+
   it("drains on SIGTERM: an in-flight call completes, new work is refused, the process exits 0", async () => {
     const own = await startHttpServer({ apiUrl: api.url });
     const { client } = await connectStreamable(own.url, KEY_A);
@@ -368,5 +387,245 @@ describe("HTTP listener shutdown (in-process)", () => {
     expect(textOf(await within(call, 3_000))).toBe("accept");
     await within(closed, 3_000);
     expect(lines.some((l) => l.includes("shutdown grace over"))).toBe(false);
+  });
+});
+
+describe("HTTP listener: open sessions per remote address (in-process)", () => {
+  const handles: HttpHandle[] = [];
+  afterEach(async () => {
+    await Promise.all(handles.splice(0).map((h) => h.close()));
+  });
+
+  /** A listener with small limits; `opened` counts session servers built (i.e. sessions admitted). */
+  const listen = async (opts: { perAddress: number; idleMs?: number; trustProxy?: boolean; keepAliveMs?: number; slowConnectMs?: number }) => {
+    const lines: string[] = [];
+    const built = { count: 0 };
+    const handle = await serveHttp({
+      host: "127.0.0.1",
+      port: 0,
+      allowedOrigins: [],
+      maxRequestBytes: 64 * 1024,
+      maxConcurrentCallsPerSession: 2,
+      sessionIdleMs: opts.idleMs ?? 60_000,
+      shutdownGraceMs: 1_000,
+      maxSessions: 100,
+      maxSessionsPerAddress: opts.perAddress,
+      trustProxy: opts.trustProxy,
+      sseKeepAliveMs: opts.keepAliveMs,
+      createSessionServer: () => {
+        built.count++;
+        const server = new McpServer({ name: "test", version: "1.0.0" });
+        server.registerTool("echo", { description: "answers at once", inputSchema: {} }, async () => ({ content: [{ type: "text", text: "ok" }] }));
+        if (opts.slowConnectMs) {
+          // Widens the gap between admitting a session and registering it, as a slow server start would.
+          const connect = server.connect.bind(server);
+          server.connect = async (transport) => {
+            await new Promise((r) => setTimeout(r, opts.slowConnectMs));
+            return connect(transport);
+          };
+        }
+        return server;
+      },
+      log: createLogger("debug", (line) => lines.push(line)),
+    });
+    handles.push(handle);
+    return { handle, url: handle.url, lines, built };
+  };
+
+  const initialize = (url: string, extra: { headers?: Record<string, string>; localAddress?: string; key?: string } = {}) =>
+    raw(url, { headers: mcpHeaders(extra.key ?? KEY_A, extra.headers), body: INITIALIZE, localAddress: extra.localAddress });
+
+  const expectAddressRefusal = (res: Awaited<ReturnType<typeof raw>>, id: number | null) => {
+    expect(res.status).toBe(429);
+    expect(Number(res.headers["retry-after"])).toBeGreaterThan(0);
+    expect(res.headers["mcp-session-id"]).toBeUndefined();
+    expect(res.json()).toEqual({ jsonrpc: "2.0", error: { code: -32000, message: expect.stringMatching(/Too many open sessions from this address \(limit \d+\)/) }, id });
+  };
+
+  it("counts both transports against one address, refuses the next with 429 and builds nothing, leaves other addresses alone, and frees slots on close", async () => {
+    const { url, lines, built } = await listen({ perAddress: 2 });
+    const streamable = await connectStreamable(url, KEY_A);
+    const sse = await connectSse(url, KEY_B);
+    expect(built.count).toBe(2);
+
+    // Full: a third session from 127.0.0.1 over either transport, whatever the key.
+    expectAddressRefusal(await initialize(url, { key: "gpra_made_up_0000001" }), 1);
+    const sseRefused = await raw(url, { method: "GET", path: "/sse", headers: { Authorization: `Bearer gpra_made_up_0000002`, Accept: "text/event-stream" } });
+    expectAddressRefusal(sseRefused, null);
+    expect(sseRefused.headers["content-type"]).toBe("application/json");
+    expect(built.count).toBe(2);
+    expect(lines.filter((l) => l.includes('"reason":"address session limit"') && l.includes('"address":"127.0.0.1"'))).toHaveLength(2);
+    // The sessions already open are unaffected.
+    expect(textOf(await streamable.client.callTool({ name: "echo", arguments: {} }))).toBe("ok");
+    expect(textOf(await sse.client.callTool({ name: "echo", arguments: {} }))).toBe("ok");
+
+    // Another address has its own share.
+    const other = await initialize(url, { localAddress: "127.0.0.2" });
+    expect(other.status).toBe(200);
+    expect(other.headers["mcp-session-id"]).toBeTruthy();
+    expect(built.count).toBe(3);
+
+    // Closing the SSE stream frees its slot: one more session, then full again.
+    await sse.client.close();
+    await until(() => lines.some((l) => l.includes('"session closed"') && l.includes('"transport":"sse"')));
+    const reopened = await initialize(url);
+    expect(reopened.status).toBe(200);
+    expectAddressRefusal(await initialize(url), 1);
+
+    // DELETE of a Streamable HTTP session frees its slot too.
+    await streamable.transport.terminateSession();
+    expect((await initialize(url)).status).toBe(200);
+    expectAddressRefusal(await initialize(url), 1);
+    await streamable.client.close();
+  });
+
+  it("frees the slot of a session that expires idle", async () => {
+    const { url, lines } = await listen({ perAddress: 1, idleMs: 300 });
+    const first = await initialize(url);
+    expect(first.status).toBe(200);
+    const refused = await initialize(url);
+    expectAddressRefusal(refused, 1);
+    expect(refused.headers["retry-after"]).toBe("1");
+    await until(() => lines.some((l) => l.includes('"reason":"idle"') && l.includes(String(first.headers["mcp-session-id"]))), 3_000);
+    expect((await initialize(url)).status).toBe(200);
+  });
+
+  it("gives the slot back when the transport refuses the initialize", async () => {
+    const { url, built } = await listen({ perAddress: 1 });
+    for (let i = 0; i < 3; i++) {
+      const refused = await initialize(url, { headers: { Accept: "application/json" } });
+      expect(refused.status).toBe(406);
+    }
+    expect((await initialize(url)).status).toBe(200);
+    expectAddressRefusal(await initialize(url), 1);
+    expect(built.count).toBe(4);
+  });
+
+  it("admits no more than the cap when many opens from one address race (the slot is taken before the session exists)", async () => {
+    const { url, built } = await listen({ perAddress: 3, slowConnectMs: 50 });
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => initialize(url, { key: `gpra_made_up_${String(i).padStart(8, "0")}` })));
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 200)).toHaveLength(3);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(9);
+    expect(built.count).toBe(3);
+  });
+
+  it("ignores X-Forwarded-For unless trusted: the header is the client's to forge", async () => {
+    const { url } = await listen({ perAddress: 1 });
+    expect((await initialize(url, { headers: { "X-Forwarded-For": "198.51.100.3" } })).status).toBe(200);
+    expectAddressRefusal(await initialize(url, { headers: { "X-Forwarded-For": "198.51.100.4" } }), 1);
+  });
+
+  it("with trustProxy counts against the last X-Forwarded-For hop only, and falls back to the peer without one", async () => {
+    const { url, lines } = await listen({ perAddress: 1, trustProxy: true });
+    expect((await initialize(url, { headers: { "X-Forwarded-For": "203.0.113.7, 198.51.100.1" } })).status).toBe(200);
+    // Same last hop (the one our proxy appended), a different client-supplied first hop: same address.
+    expectAddressRefusal(await initialize(url, { headers: { "X-Forwarded-For": "203.0.113.8, 198.51.100.1" } }), 1);
+    expect(lines.some((l) => l.includes('"reason":"address session limit"') && l.includes('"address":"198.51.100.1"'))).toBe(true);
+    // A port on the hop, or an IPv4-mapped form, is still that address.
+    expectAddressRefusal(await initialize(url, { headers: { "X-Forwarded-For": "198.51.100.1:4711" } }), 1);
+    expectAddressRefusal(await initialize(url, { headers: { "X-Forwarded-For": "::ffff:198.51.100.1" } }), 1);
+    // Another last hop is another client.
+    expect((await initialize(url, { headers: { "X-Forwarded-For": "198.51.100.1, 198.51.100.2" } })).status).toBe(200);
+    // No header, or one whose last hop is no address: the TCP peer counts.
+    expect((await initialize(url)).status).toBe(200);
+    expectAddressRefusal(await initialize(url, { headers: { "X-Forwarded-For": "198.51.100.9, not-an-address" } }), 1);
+  });
+});
+
+describe("HTTP listener: legacy SSE keep-alive (in-process)", () => {
+  let handle: HttpHandle;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    handle = await serveHttp({
+      host: "127.0.0.1",
+      port: 0,
+      allowedOrigins: [],
+      maxRequestBytes: 64 * 1024,
+      maxConcurrentCallsPerSession: 2,
+      sessionIdleMs: 60_000,
+      shutdownGraceMs: 1_000,
+      sseKeepAliveMs: 40,
+      createSessionServer: () => {
+        const server = new McpServer({ name: "test", version: "1.0.0" });
+        server.registerTool("echo", { description: "answers at once", inputSchema: {} }, async () => ({ content: [{ type: "text", text: "ok" }] }));
+        return server;
+      },
+      log: createLogger("debug", (line) => lines.push(line)),
+    });
+  });
+  afterAll(async () => {
+    await handle?.close();
+  });
+
+  /** Opens GET /sse and collects what the stream carries until `stop()` (which also closes it). */
+  const openStream = async () => {
+    let text = "";
+    const req = request(new URL("/sse", handle.url), { headers: { Authorization: `Bearer ${KEY_A}`, Accept: "text/event-stream" }, agent: false });
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      req.once("response", resolve);
+      req.once("error", reject);
+      req.end();
+    });
+    res.setEncoding("utf8");
+    res.on("data", (d: string) => (text += d));
+    res.on("error", () => {});
+    return {
+      res,
+      text: () => text,
+      stop: () => req.destroy(),
+    };
+  };
+
+  it("writes a whole `: keep-alive` comment line between events, and stops when the stream closes", async () => {
+    // The listener's timers pass through; the spies only record which keep-alive timer was made and cleared.
+    const setSpy = vi.spyOn(globalThis, "setInterval");
+    const clearSpy = vi.spyOn(globalThis, "clearInterval");
+    onTestFinished(() => {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
+    });
+    const stream = await openStream();
+    expect(stream.res.statusCode).toBe(200);
+    expect(stream.res.headers["content-type"]).toBe("text/event-stream");
+    await until(() => stream.text().includes("event: endpoint"));
+    const sessionId = /sessionId=([^\s&]+)/.exec(stream.text())![1]!;
+    await until(() => stream.text().split(": keep-alive\n\n").length > 2, 2_000);
+    const keepAlives = setSpy.mock.calls.flatMap((call, i) => (call[1] === 40 ? [setSpy.mock.results[i]!.value as NodeJS.Timeout] : []));
+    expect(keepAlives).toHaveLength(1);
+    expect(keepAlives[0]!.hasRef()).toBe(false);
+
+    // A message event in the middle of the pings arrives whole.
+    const post = await raw(handle.url, {
+      path: `/messages?sessionId=${sessionId}`,
+      headers: mcpHeaders(KEY_A),
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }),
+    });
+    expect(post.status).toBe(202);
+    await until(() => stream.text().includes("event: message"));
+    await until(() => stream.text().split("event: message")[1]!.includes(": keep-alive"), 2_000);
+
+    // Every block of the stream is a whole event or a whole comment: nothing interleaved.
+    const blocks = stream.text().split("\n\n");
+    expect(blocks.pop()).toBe("");
+    for (const block of blocks) {
+      if (block === ": keep-alive") continue;
+      expect(block).toMatch(/^event: (endpoint|message)\ndata: [^\n]+$/);
+      if (block.startsWith("event: message")) expect(JSON.parse(block.split("data: ")[1]!)).toMatchObject({ jsonrpc: "2.0", id: 1 });
+    }
+    expect(blocks.filter((b) => b === ": keep-alive").length).toBeGreaterThanOrEqual(2);
+
+    stream.stop();
+    await until(() => lines.some((l) => l.includes('"session closed"') && l.includes(sessionId)));
+    await until(() => clearSpy.mock.calls.some((call) => call[0] === keepAlives[0]), 1_000);
+  });
+
+  it("keeps the SDK's SSE client working across keep-alive comments", async () => {
+    const { client } = await connectSse(handle.url, KEY_B);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(textOf(await client.callTool({ name: "echo", arguments: {} }))).toBe("ok");
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["echo"]);
+    await client.close();
   });
 });

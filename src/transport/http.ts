@@ -16,7 +16,8 @@ import { createOriginPolicy, isLoopbackHost } from "./origin.js";
 import { readJsonBody, BodyTooLarge, BodyNotJson } from "./body.js";
 import { sendJson, sendRpcError, RPC } from "./replies.js";
 import { CallTracker } from "./calls.js";
-import { SessionRegistry, type Session } from "./sessions.js";
+import { SessionRegistry, type Session, type Reservation } from "./sessions.js";
+import { remoteAddressOf } from "./remote.js";
 
 export interface HttpServeOptions {
   host: string;
@@ -30,8 +31,21 @@ export interface HttpServeOptions {
   maxConcurrentCallsPerSession: number;
   sessionIdleMs: number;
   shutdownGraceMs: number;
-  /** Open sessions at most (both kinds); further ones get 503. */
+  /** Open sessions at most (both kinds); further ones get 503. Default 1000. */
   maxSessions?: number;
+  /**
+   * Open sessions (both kinds) at most per remote address; further ones get 429. Default 32. Bearer
+   * tokens are not checked upstream when a session opens, so without this one client with made-up
+   * tokens could hold every slot for the idle window.
+   */
+  maxSessionsPerAddress?: number;
+  /**
+   * Count sessions against the last X-Forwarded-For hop instead of the TCP peer (only behind a reverse
+   * proxy that sets it; otherwise any client could claim any address). Default false.
+   */
+  trustProxy?: boolean;
+  /** Interval of the `: keep-alive` comment on open legacy SSE streams, so proxies keep them. Default 15 s. */
+  sseKeepAliveMs?: number;
   /** Builds one MCP server for one session, bound to that session's caller credential. */
   createSessionServer(credential: string): McpServer;
   /**
@@ -61,6 +75,11 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   const { log } = opts;
   const sessions = new SessionRegistry(log, opts.sessionIdleMs);
   const maxSessions = opts.maxSessions ?? 1000;
+  const maxSessionsPerAddress = opts.maxSessionsPerAddress ?? 32;
+  const trustProxy = opts.trustProxy ?? false;
+  const sseKeepAliveMs = opts.sseKeepAliveMs ?? 15_000;
+  // A slot frees when one of the address's sessions closes or expires: at the latest one idle window on.
+  const perAddressRetryAfter = String(Math.max(1, Math.min(60, Math.ceil(opts.sessionIdleMs / 1000))));
   /** Responses still being written, other than long-lived listening streams (GET /sse, GET /mcp). */
   const inFlight = new Set<ServerResponse>();
   let onQuiet: (() => void) | undefined;
@@ -76,14 +95,36 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     allowedHosts: opts.publicUrl ? [new URL(opts.publicUrl).host] : [],
   });
 
-  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, code: number, message: string, reason: string, headers: Record<string, string> = {}, id: string | number | null = null) => {
-    log.info("http refused", { method: req.method, path: pathOf(req), status, reason });
+  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, code: number, message: string, reason: string, headers: Record<string, string> = {}, id: string | number | null = null, fields: Record<string, unknown> = {}) => {
+    log.info("http refused", { method: req.method, path: pathOf(req), status, reason, ...fields });
     sendRpcError(res, status, code, message, headers, id);
   };
 
-  const newSession = (token: string) => {
+  /**
+   * Admits a new session (either kind) or writes the refusal: 503 while draining or with every slot
+   * taken, 429 when this remote address holds its share. Admitted, the slot is reserved at once.
+   */
+  const admitSession = (req: IncomingMessage, res: ServerResponse, id: string | number | null = null): Reservation | undefined => {
+    if (draining) {
+      refuse(req, res, 503, RPC.serverError, "Server is shutting down", "draining", { Connection: "close", "Retry-After": "5" }, id);
+      return undefined;
+    }
+    const address = remoteAddressOf(req, trustProxy);
+    if (sessions.countFor(address) >= maxSessionsPerAddress) {
+      const message = `Too many open sessions from this address (limit ${maxSessionsPerAddress}); close one or wait for one to expire`;
+      refuse(req, res, 429, RPC.serverError, message, "address session limit", { "Retry-After": perAddressRetryAfter }, id, { address });
+      return undefined;
+    }
+    if (sessions.load >= maxSessions) {
+      refuse(req, res, 503, RPC.serverError, "Too many open sessions", "session limit", { "Retry-After": "5" }, id);
+      return undefined;
+    }
+    return sessions.reserve(address);
+  };
+
+  const newSession = (token: string, address: string) => {
     const credential = credentialDigest(token);
-    return { credential, caller: fingerprintOf(credential), server: opts.createSessionServer(token), lastActive: Date.now() };
+    return { credential, caller: fingerprintOf(credential), address, server: opts.createSessionServer(token), lastActive: Date.now() };
   };
 
   /** A known session of this kind answering to this credential, or undefined with a refusal written. */
@@ -169,39 +210,69 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     const read = await readBody(req, res);
     if (!read) return;
     if (!isInitializeRequest(read.body)) return refuse(req, res, 400, RPC.serverError, "Bad Request: No valid session ID provided", "no session");
-    if (draining) return refuse(req, res, 503, RPC.serverError, "Server is shutting down", "draining", { Connection: "close", "Retry-After": "5" });
-    if (sessions.size >= maxSessions) return refuse(req, res, 503, RPC.serverError, "Too many open sessions", "session limit", { "Retry-After": "5" });
+    const slot = admitSession(req, res, (read.body as unknown as { id: string | number }).id);
+    if (!slot) return;
 
-    const base = newSession(token);
-    const calls = new CallTracker(opts.maxConcurrentCallsPerSession, () => (session.lastActive = Date.now()));
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => {
-        session.id = id;
-        sessions.add(session);
-      },
-    });
-    // The id is known once the transport has accepted the initialize request.
-    const session: Session = { ...base, id: "", kind: "streamable", transport, calls };
-    transport.onclose = () => sessions.remove(transport.sessionId, "closed");
-    calls.watch(transport);
-    await base.server.connect(transport);
-    await forward(req, res, session, read.body, () => transport.handleRequest(req, res, read.body));
-    // An initialize the transport refused leaves a server with no session: close it.
-    if (!transport.sessionId) await base.server.close().catch(() => {});
+    let base: ReturnType<typeof newSession> | undefined;
+    try {
+      base = newSession(token, slot.address);
+      const calls = new CallTracker(opts.maxConcurrentCallsPerSession, () => (session.lastActive = Date.now()));
+      const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => {
+          session.id = id;
+          sessions.add(session, slot);
+        },
+      });
+      // The id is known once the transport has accepted the initialize request.
+      const session: Session = { ...base, id: "", kind: "streamable", transport, calls };
+      transport.onclose = () => sessions.remove(transport.sessionId, "closed");
+      calls.watch(transport);
+      await base.server.connect(transport);
+      await forward(req, res, session, read.body, () => transport.handleRequest(req, res, read.body));
+    } finally {
+      // An initialize the transport refused (or that failed) leaves a server with no session: close it,
+      // and give the slot back.
+      if (!slot.settled) {
+        sessions.cancel(slot);
+        await base?.server.close().catch(() => {});
+      }
+    }
   };
 
   const handleSse = async (req: IncomingMessage, res: ServerResponse, token: string) => {
     if (req.method !== "GET") return refuse(req, res, 405, RPC.serverError, "Method not allowed", "method", { Allow: "GET" });
-    if (draining) return refuse(req, res, 503, RPC.serverError, "Server is shutting down", "draining", { Connection: "close", "Retry-After": "5" });
-    if (sessions.size >= maxSessions) return refuse(req, res, 503, RPC.serverError, "Too many open sessions", "session limit", { "Retry-After": "5" });
-    const base = newSession(token);
+    const slot = admitSession(req, res);
+    if (!slot) return;
+    let base: ReturnType<typeof newSession>;
+    try {
+      base = newSession(token, slot.address);
+    } catch (err) {
+      sessions.cancel(slot);
+      throw err;
+    }
     const transport = new SSEServerTransport(MESSAGES, res);
     const session: Session = { ...base, id: transport.sessionId, kind: "sse", transport, calls: new CallTracker(opts.maxConcurrentCallsPerSession, () => (session.lastActive = Date.now())) };
     transport.onclose = () => sessions.remove(transport.sessionId, "closed");
     session.calls.watch(transport);
-    sessions.add(session);
+    sessions.add(session, slot);
     await base.server.connect(transport);
+    keepAlive(res);
+  };
+
+  /**
+   * Writes an SSE comment line on the open legacy stream every sseKeepAliveMs, so reverse proxies do not
+   * cut it while idle. The SDK writes each event with one write() call and this runs on the same thread,
+   * so a comment always lands between two whole events.
+   */
+  const keepAlive = (res: ServerResponse) => {
+    if (res.writableEnded || res.destroyed) return;
+    const timer = setInterval(() => {
+      if (res.writableEnded || res.destroyed) return clearInterval(timer);
+      res.write(": keep-alive\n\n");
+    }, sseKeepAliveMs);
+    timer.unref();
+    res.once("close", () => clearInterval(timer));
   };
 
   const handleMessages = async (req: IncomingMessage, res: ServerResponse, token: string) => {
@@ -267,6 +338,14 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     });
   });
   boundPort = (server.address() as AddressInfo).port;
+  log.info("http limits", {
+    max_sessions: maxSessions,
+    max_sessions_per_address: maxSessionsPerAddress,
+    max_calls_per_session: opts.maxConcurrentCallsPerSession,
+    session_idle_s: opts.sessionIdleMs / 1000,
+    shutdown_grace_s: opts.shutdownGraceMs / 1000,
+    trust_proxy: trustProxy,
+  });
   sessions.startSweeper();
   const hostForUrl = opts.host.includes(":") && !opts.host.startsWith("[") ? `[${opts.host}]` : opts.host;
   const url = `http://${hostForUrl}:${boundPort}`;

@@ -1,6 +1,8 @@
 // The live sessions of the listener, of both kinds (Streamable HTTP, legacy SSE): each bound to the
 // digest of the credential that opened it, with its own MCP server, transport and in-flight calls.
 // Sessions with nothing in flight and no request for `idleMs` are closed by an unref'd sweep.
+// Session slots are counted per remote address, from the moment a new session is admitted (a
+// reservation, before the transport has even accepted the initialize) until it closes or expires.
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import type { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
@@ -17,13 +19,26 @@ interface SessionBase {
   credential: Buffer;
   /** For logs. */
   caller: string;
+  /** The remote address the session was opened from; its slot counts against that address. */
+  address: string;
   server: McpServer;
   calls: CallTracker;
   lastActive: number;
 }
 
+/** A session slot held for one address while its session is being opened. */
+export interface Reservation {
+  readonly address: string;
+  /** Set once the slot is handed to a session (add) or given back (cancel). */
+  settled: boolean;
+}
+
 export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
+  /** Open sessions plus reservations, per remote address. */
+  private readonly perAddress = new Map<string, number>();
+  /** Reservations not yet settled. */
+  private opening = 0;
   private sweeper?: NodeJS.Timeout;
 
   constructor(
@@ -35,11 +50,49 @@ export class SessionRegistry {
     return this.sessions.size;
   }
 
+  /** Open sessions plus sessions being opened: what the global session limit counts. */
+  get load(): number {
+    return this.sessions.size + this.opening;
+  }
+
+  /** Open sessions plus sessions being opened from this address. */
+  countFor(address: string): number {
+    return this.perAddress.get(address) ?? 0;
+  }
+
+  /**
+   * Takes a slot for `address` at once, so concurrent opens from one address cannot all pass a check
+   * made before any of them is registered. Hand it to `add`, or give it back with `cancel`.
+   */
+  reserve(address: string): Reservation {
+    this.opening++;
+    this.perAddress.set(address, this.countFor(address) + 1);
+    return { address, settled: false };
+  }
+
+  /** Gives an unused reservation's slot back; a no-op once it has been settled. */
+  cancel(reservation: Reservation): void {
+    if (reservation.settled) return;
+    reservation.settled = true;
+    this.opening--;
+    this.free(reservation.address);
+  }
+
+  private free(address: string): void {
+    const n = this.countFor(address) - 1;
+    if (n > 0) this.perAddress.set(address, n);
+    else this.perAddress.delete(address);
+  }
+
   get(id: string): Session | undefined {
     return this.sessions.get(id);
   }
 
-  add(session: Session): void {
+  /** Registers a session in the slot its reservation holds (the reservation's address is the session's). */
+  add(session: Session, reservation: Reservation): void {
+    if (reservation.settled) throw new Error("session reservation already used");
+    reservation.settled = true;
+    this.opening--;
     this.sessions.set(session.id, session);
     this.log.info("session opened", { session: session.id, transport: session.kind, caller: session.caller, sessions: this.sessions.size });
   }
@@ -50,6 +103,7 @@ export class SessionRegistry {
     const session = this.sessions.get(id);
     if (!session) return;
     this.sessions.delete(id);
+    this.free(session.address);
     session.calls.releaseAll();
     this.log.info("session closed", { session: id, transport: session.kind, caller: session.caller, reason, sessions: this.sessions.size });
   }

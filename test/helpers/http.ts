@@ -104,11 +104,14 @@ export interface RawResponse {
   json(): any;
 }
 
-/** One HTTP request over node:http (any header allowed, Host included); the body may be a string or bytes. */
-export function raw(url: string, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<RawResponse> {
+/**
+ * One HTTP request over node:http (any header allowed, Host included); the body may be a string or bytes.
+ * `localAddress` picks the client's source address (e.g. 127.0.0.2: all of 127/8 is loopback on Linux).
+ */
+export function raw(url: string, opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string } = {}): Promise<RawResponse> {
   const target = new URL(opts.path ?? "/mcp", url);
   return new Promise((resolve, reject) => {
-    const req = request(target, { method: opts.method ?? "POST", headers: opts.headers, agent: false }, (res) => {
+    const req = request(target, { method: opts.method ?? "POST", headers: opts.headers, agent: false, localAddress: opts.localAddress }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d: string) => (body += d));

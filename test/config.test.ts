@@ -1,0 +1,120 @@
+// parseConfig: the only reader of argv and the environment. Table-driven: each flag's good values land in
+// the right field, and each bad value stops start-up with an error that names the flag.
+import { describe, it, expect } from "vitest";
+import { parseConfig, ConfigError, HELP, type Config } from "../src/config.js";
+
+const ENV = { GEOPERA_API_URL: "https://api.example.test", GEOPERA_API_KEY: "gpra_server_key_123456" };
+const parse = (argv: string[], env: Record<string, string | undefined> = ENV) => parseConfig(argv, env);
+
+/** The ConfigError parseConfig throws (failing the test if it throws none, or something else). */
+function errorOf(argv: string[], env: Record<string, string | undefined> = ENV): string {
+  try {
+    parse(argv, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error(`parseConfig(${JSON.stringify(argv)}) did not fail`);
+}
+
+describe("parseConfig: HTTP listener limits", () => {
+  it("defaults to 1000 sessions, 32 per address, 30 min idle, 10 s grace, 8 calls per session, no proxy trust", () => {
+    const c = parse(["--transport", "http"]);
+    expect([c.maxSessions, c.maxSessionsPerAddress, c.sessionIdleMs, c.shutdownGraceMs, c.maxConcurrentCallsPerSession, c.trustProxy]).toEqual([
+      1000, 32, 1_800_000, 10_000, 8, false,
+    ]);
+  });
+
+  const good: [string[], Partial<Config>][] = [
+    [["--max-sessions", "50"], { maxSessions: 50 }],
+    [["--max-sessions=1"], { maxSessions: 1 }],
+    [["--max-sessions-per-address", "4"], { maxSessionsPerAddress: 4 }],
+    [["--max-sessions-per-address", "5000"], { maxSessionsPerAddress: 5000 }],
+    [["--session-idle", "60"], { sessionIdleMs: 60_000 }],
+    [["--session-idle", "86400"], { sessionIdleMs: 86_400_000 }],
+    [["--shutdown-grace", "1"], { shutdownGraceMs: 1_000 }],
+    [["--shutdown-grace", "3600"], { shutdownGraceMs: 3_600_000 }],
+    [["--max-calls-per-session", "1"], { maxConcurrentCallsPerSession: 1 }],
+    [["--max-calls-per-session", "64"], { maxConcurrentCallsPerSession: 64 }],
+    [["--trust-proxy"], { trustProxy: true }],
+    [
+      ["--max-sessions", "10", "--max-sessions-per-address", "2", "--session-idle", "5", "--shutdown-grace", "3", "--max-calls-per-session", "4"],
+      { maxSessions: 10, maxSessionsPerAddress: 2, sessionIdleMs: 5_000, shutdownGraceMs: 3_000, maxConcurrentCallsPerSession: 4 },
+    ],
+  ];
+  it.each(good)("accepts %j", (argv, expected) => {
+    expect(parse(["--transport", "http", ...argv])).toMatchObject(expected);
+  });
+
+  const flags = ["--max-sessions", "--max-sessions-per-address", "--session-idle", "--shutdown-grace", "--max-calls-per-session"];
+  const badValues = ["0", "-1", "1.5", "abc", "", " 3", "1e3", "0x10"];
+  const bad: [string[], string][] = [
+    ...flags.flatMap((flag) => badValues.map((value): [string[], string] => [[`${flag}=${value}`], flag])),
+    ...flags.map((flag): [string[], string] => [[flag], flag]), // no value at all
+    ...flags.map((flag): [string[], string] => [[flag, "-5"], flag]), // looks like an option to parseArgs
+    [["--shutdown-grace", "3601"], "--shutdown-grace"],
+    [["--trust-proxy=yes"], "--trust-proxy"],
+  ];
+  it.each(bad)("refuses %j, naming %s", (argv, flag) => {
+    expect(errorOf(["--transport", "http", ...argv])).toContain(flag);
+  });
+
+  it("lists every new flag in --help", () => {
+    for (const flag of ["--max-sessions N", "--max-sessions-per-address N", "--trust-proxy", "--session-idle S", "--shutdown-grace S", "--max-calls-per-session N"]) {
+      expect(HELP).toContain(flag);
+    }
+  });
+});
+
+describe("parseConfig: existing options", () => {
+  it("without the API URL and key (and without --sandbox) fails naming both variables", () => {
+    const message = errorOf([], {});
+    expect(message).toContain("GEOPERA_API_URL");
+    expect(message).toContain("GEOPERA_API_KEY");
+    expect(message).toContain("--sandbox");
+  });
+
+  it("names only the variable that is missing", () => {
+    expect(errorOf([], { GEOPERA_API_URL: ENV.GEOPERA_API_URL })).not.toContain("GEOPERA_API_URL");
+    expect(errorOf([], { GEOPERA_API_KEY: ENV.GEOPERA_API_KEY })).not.toContain("GEOPERA_API_KEY");
+  });
+
+  it("--sandbox needs neither variable, and ignores them if set", () => {
+    const c = parse(["--sandbox"], {});
+    expect([c.sandbox, c.apiUrl, c.apiKey]).toEqual([true, undefined, undefined]);
+    expect(parse(["--sandbox"]).apiKey).toBeUndefined();
+  });
+
+  it("HTTP transport needs only the URL (clients bring their own keys)", () => {
+    const c = parse(["--transport", "http"], { GEOPERA_API_URL: ENV.GEOPERA_API_URL });
+    expect([c.transport, c.apiUrl, c.apiKey]).toEqual(["http", ENV.GEOPERA_API_URL, undefined]);
+    const message = errorOf(["--transport", "http"], {});
+    expect(message).toContain("GEOPERA_API_URL");
+    expect(message).not.toContain("GEOPERA_API_KEY");
+  });
+
+  it("--tools with an unknown name fails naming it; known names are kept", () => {
+    const message = errorOf(["--tools", "billing_credits_balance,billing_make_money"]);
+    expect(message).toContain("--tools");
+    expect(message).toContain("billing_make_money");
+    expect(message).not.toMatch(/unknown tool\(s\): [^.]*billing_credits_balance/);
+    expect(parse(["--tools", "billing_credits_balance, billing_plans_list"]).tools).toEqual(["billing_credits_balance", "billing_plans_list"]);
+  });
+
+  it("--confirm-ttl accepts up to 3600 seconds and refuses more", () => {
+    expect(parse(["--confirm-ttl", "3600"]).confirmTtlMs).toBe(3_600_000);
+    expect(parse([]).confirmTtlMs).toBe(600_000);
+    expect(errorOf(["--confirm-ttl", "3601"])).toMatch(/--confirm-ttl must be at most 3600/);
+    expect(errorOf(["--confirm-ttl", "0"])).toContain("--confirm-ttl");
+  });
+
+  it("--read-only sets readOnly; it is off by default", () => {
+    expect(parse(["--read-only"]).readOnly).toBe(true);
+    expect(parse([]).readOnly).toBe(false);
+  });
+
+  it("refuses an unknown flag and an unknown transport", () => {
+    expect(errorOf(["--max-session", "3"])).toContain("--max-session");
+    expect(errorOf(["--transport", "websocket"])).toContain("--transport");
+  });
+});
