@@ -68,10 +68,8 @@ export class GuardedStdioTransport implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.stdout.write(JSON.stringify(message) + "\n")) resolve();
-      else this.stdout.once("drain", resolve);
-    });
+    if (this.stdout.write(JSON.stringify(message) + "\n")) return Promise.resolve();
+    return new Promise((resolve) => this.stdout.once("drain", resolve));
   }
 }
 

@@ -75,6 +75,9 @@ function invalidReason(value: Record<string, unknown>): string {
   return "not a JSON-RPC 2.0 request, notification or response";
 }
 
+/** Never written to: head/tail are replaced, not filled. */
+const EMPTY = Buffer.alloc(0);
+
 export class JsonRpcLineGuard extends Transform {
   private readonly max: number;
   private readonly opts: LineGuardOptions;
@@ -83,8 +86,8 @@ export class JsonRpcLineGuard extends Transform {
   private size = 0;
   /** Past the cap: bytes are counted and dropped until the newline; only the edges are kept. */
   private discarding = false;
-  private head = Buffer.alloc(0);
-  private tail = Buffer.alloc(0);
+  private head = EMPTY;
+  private tail = EMPTY;
 
   constructor(opts: LineGuardOptions) {
     super();
@@ -145,8 +148,8 @@ export class JsonRpcLineGuard extends Transform {
     this.parts = [];
     this.size = 0;
     this.discarding = false;
-    this.head = Buffer.alloc(0);
-    this.tail = Buffer.alloc(0);
+    this.head = EMPTY;
+    this.tail = EMPTY;
   }
 
   private reject(kind: Parameters<NonNullable<LineGuardOptions["onReject"]>>[0], bytes: number, message?: JsonRpcErrorMessage): void {
@@ -166,7 +169,8 @@ export class JsonRpcLineGuard extends Transform {
       );
       return;
     }
-    let line = Buffer.concat(this.parts, this.size);
+    // A line that arrived in one piece needs no copy: it is only read (decoded, or pushed on concatenated).
+    let line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
     this.reset();
     if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
     const text = line.toString("utf8");

@@ -28,6 +28,71 @@ export interface UpstreamClient {
   close(): Promise<void>;
 }
 
+/**
+ * One request's abort switch, timers and caller-signal link, in one object. It stands in for an
+ * AbortController: undici takes any EventEmitter-like `signal` with `aborted`/`reason` (it listens with
+ * once('abort') and stops listening with removeListener), and an AbortController + AbortSignal per request
+ * was a measurable share of a call's CPU (bench/profile.ts). It is also the caller signal's listener
+ * (handleEvent) and the timers' argument, so a request allocates no closures for them.
+ */
+class RequestAbort {
+  aborted = false;
+  reason: unknown = undefined;
+  headersTimer: NodeJS.Timeout | undefined;
+  totalTimer: NodeJS.Timeout | undefined;
+  private listener: (() => void) | undefined;
+
+  constructor(
+    private readonly callerSignal: AbortSignal | undefined,
+    private readonly timeouts: Timeouts,
+  ) {}
+
+  // The EventEmitter subset undici uses (one listener: the request's own).
+  on(_event: "abort", listener: () => void): this {
+    this.listener = listener;
+    return this;
+  }
+  once(event: "abort", listener: () => void): this {
+    return this.on(event, listener);
+  }
+  removeListener(_event: "abort", listener: () => void): this {
+    if (this.listener === listener) this.listener = undefined;
+    return this;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.();
+  }
+
+  /** The caller's signal fired. */
+  handleEvent(): void {
+    this.abort(this.callerSignal!.reason);
+  }
+
+  /** The request is over (failed, or its body was read or dropped): stop watching it. */
+  readonly done = (): void => {
+    clearTimeout(this.headersTimer);
+    clearTimeout(this.totalTimer);
+    this.callerSignal?.removeEventListener("abort", this);
+  };
+
+  static onHeadersTimeout(self: RequestAbort): void {
+    // The UpstreamTimeout is built only when its timer fires: an Error captures a stack trace, and two of
+    // them per request were a measurable share of a call's CPU (bench/profile.ts).
+    self.abort(new UpstreamTimeout("headers", self.timeouts.headersMs));
+  }
+  static onTotalTimeout(self: RequestAbort): void {
+    self.abort(new UpstreamTimeout("total", self.timeouts.totalMs));
+  }
+}
+
+const ignore = () => {};
+
 export function createUpstreamClient(baseUrl: string, timeouts: Timeouts, userAgent: string): UpstreamClient {
   const agent = new Agent({
     connect: { timeout: timeouts.connectMs },
@@ -37,8 +102,6 @@ export function createUpstreamClient(baseUrl: string, timeouts: Timeouts, userAg
     connections: 64,
   });
   const base = new URL(baseUrl);
-  const onHeadersTimeout = (abort: (reason: unknown) => void) => abort(new UpstreamTimeout("headers", timeouts.headersMs));
-  const onTotalTimeout = (abort: (reason: unknown) => void) => abort(new UpstreamTimeout("total", timeouts.totalMs));
   const origin = base.origin;
   const prefix = base.pathname.replace(/\/+$/, "");
   return {
@@ -53,21 +116,12 @@ export function createUpstreamClient(baseUrl: string, timeouts: Timeouts, userAg
       };
       if (req.idempotencyKey) headers["idempotency-key"] = req.idempotencyKey;
 
-      const controller = new AbortController();
-      const abort = (reason: unknown) => controller.abort(reason);
-      // The UpstreamTimeout is built only when its timer fires: an Error captures a stack trace, and two of
-      // them per request were a measurable share of a call's CPU (bench/profile.ts).
-      const headersTimer = setTimeout(onHeadersTimeout, timeouts.headersMs, abort).unref();
+      const call = new RequestAbort(req.signal, timeouts);
+      call.headersTimer = setTimeout(RequestAbort.onHeadersTimeout, timeouts.headersMs, call).unref();
       // The total budget bounds a stream that trickles forever; per-chunk silence is bodyTimeout.
-      const totalTimer = setTimeout(onTotalTimeout, timeouts.totalMs, abort).unref();
-      const onCallerAbort = () => abort(req.signal!.reason);
-      if (req.signal?.aborted) abort(req.signal.reason);
-      else req.signal?.addEventListener("abort", onCallerAbort, { once: true });
-      const done = () => {
-        clearTimeout(headersTimer);
-        clearTimeout(totalTimer);
-        req.signal?.removeEventListener("abort", onCallerAbort);
-      };
+      call.totalTimer = setTimeout(RequestAbort.onTotalTimeout, timeouts.totalMs, call).unref();
+      if (req.signal?.aborted) call.abort(req.signal.reason);
+      else req.signal?.addEventListener("abort", call, { once: true });
 
       let response: UpstreamResponse;
       try {
@@ -77,18 +131,18 @@ export function createUpstreamClient(baseUrl: string, timeouts: Timeouts, userAg
           method: "POST",
           headers,
           body: req.body,
-          signal: controller.signal,
+          signal: call as unknown as AbortSignal,
         });
       } catch (err) {
-        done();
+        call.done();
         throw err;
       }
-      clearTimeout(headersTimer);
+      clearTimeout(call.headersTimer);
       // The total timer and the caller's signal keep watching the body until it is fully read or dropped.
-      response.body.once("close", done);
+      response.body.once("close", call.done);
       // A body aborted by the total timer while nobody reads it must not become an uncaught 'error';
       // readers still get the error through their own listener or iterator.
-      response.body.on("error", () => {});
+      response.body.on("error", ignore);
       return response;
     },
     close: () => agent.close(),
