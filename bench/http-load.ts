@@ -30,7 +30,7 @@ if (!rounds.every((n) => Number.isInteger(n) && n >= 1 && n <= MAX_SESSIONS)) th
 
 async function startServer(apiUrl: string) {
   const stateDir = mkdtempSync(join(tmpdir(), "gbm-bench-"));
-  const proc = spawn(process.execPath, [CLI, "--transport", "http", "--host", "127.0.0.1", "--port", "0", "--state-dir", stateDir], {
+  const proc = spawn(process.execPath, [CLI, "--transport", "http", "--host", "127.0.0.1", "--port", "0", "--state-dir", stateDir, "--max-sessions-per-address", "1000"], {
     env: { PATH: process.env.PATH ?? "", GEOPERA_API_URL: apiUrl },
     stdio: ["ignore", "ignore", "pipe"],
   });

@@ -86,8 +86,9 @@ export async function startHttp(who: Contender, apiUrl: string, nodeArgs: string
     launch = { command: process.execPath, args: [BASELINE, "--http", "0"], env: { ...baseEnv(), GEOPERA_API_URL: apiUrl } };
     ready = /"msg":"listening","url":"([^"]+)"/;
   } else {
-    // HTTP mode brings its own key per session (Authorization: Bearer), so only the URL is set.
-    launch = { command: process.execPath, args: [OURS_CLI, "--transport", "http", "--host", "127.0.0.1", "--port", "0", "--state-dir", stateDir()], env: { ...baseEnv(), GEOPERA_API_URL: apiUrl } };
+    // HTTP mode brings its own key per session (Authorization: Bearer), so only the URL is set. All bench
+    // sessions come from one loopback address, so the per-address session cap (default 32) is lifted.
+    launch = { command: process.execPath, args: [OURS_CLI, "--transport", "http", "--host", "127.0.0.1", "--port", "0", "--state-dir", stateDir(), "--max-sessions-per-address", "1000"], env: { ...baseEnv(), GEOPERA_API_URL: apiUrl } };
     ready = /"msg":"listening"[^\n]*"url":"([^"]+)"/;
   }
   const log = stderrFile(`${who}-http`);
