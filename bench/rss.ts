@@ -15,7 +15,6 @@ import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 
 const CLI = join(import.meta.dirname, "..", "src", "cli.js");
 const KEY = "gpra_bench_rss_key_000000";
-const MB = 1024 * 1024;
 /** Targets from issue 6. */
 const MAX_PEAK_MB = 160;
 const MAX_GROWTH_MB = 16;

@@ -1,6 +1,6 @@
 // Who is calling: the credential forwarded upstream, and a fingerprint that stands for it anywhere it
 // must be recorded (gate digests, audit lines). The fingerprint is a hash; the credential never leaves.
-import { createHash } from "node:crypto";
+import { fingerprint } from "../fingerprint.js";
 
 export interface Caller {
   readonly credential: string;
@@ -8,6 +8,5 @@ export interface Caller {
 }
 
 export function callerFor(credential: string): Caller {
-  const fingerprint = "fp_" + createHash("sha256").update(credential).digest("hex").slice(0, 16);
-  return Object.freeze({ credential, fingerprint });
+  return Object.freeze({ credential, fingerprint: fingerprint(credential) });
 }

@@ -204,10 +204,6 @@ export const CATALOG: readonly ToolRecord[] = [
 
 export const TOOL_NAMES: readonly string[] = CATALOG.map((r) => r.name);
 
-export function recordByName(name: string): ToolRecord | undefined {
-  return CATALOG.find((r) => r.name === name);
-}
-
 export function recordByOperation(operationId: string): ToolRecord | undefined {
   return CATALOG.find((r) => r.operationId === operationId);
 }

@@ -1,7 +1,9 @@
 // Per-client credentials over HTTP: read `Authorization: Bearer <token>`, and compare credentials by
 // digest. The raw token is handed to exactly one place (the session factory); everything kept beside a
 // session, and everything logged, is derived from its SHA-256.
-import crypto, { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
+
+export { credentialDigest, fingerprintOf } from "../fingerprint.js";
 
 /** A Geopera API key (gpra_) or session token (gpst_). */
 const TOKEN = /^(gpra|gpst)_[A-Za-z0-9_-]{8,}$/;
@@ -22,18 +24,6 @@ export function challenge(reason: "missing" | "malformed"): string {
   return reason === "missing" ? `Bearer realm="${REALM}"` : `Bearer realm="${REALM}", error="invalid_token"`;
 }
 
-/** crypto.hash (Node ≥ 20.12): the same digest in one call, without a Hash object per request. */
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: "buffer") => Buffer }).hash;
-
-export function credentialDigest(token: string): Buffer {
-  return oneShot ? oneShot("sha256", token, "buffer") : createHash("sha256").update(token).digest();
-}
-
 export function sameCredential(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-/** Same shape as tools/caller.ts's fingerprint, so transport and tool-call log lines correlate. */
-export function fingerprintOf(digest: Buffer): string {
-  return "fp_" + digest.toString("hex").slice(0, 16);
 }
