@@ -109,6 +109,20 @@ describe("HTTP transport (spawned server, sandbox API)", () => {
     }
   });
 
+  it("behind a TLS proxy on a loopback bind, accepts the --public-url host it forwards, and still no other", async () => {
+    const proxied = await startHttpServer({ apiUrl: api.url, args: ["--public-url", "https://billing.example.test"] });
+    try {
+      const ok = await raw(proxied.url, { headers: mcpHeaders(KEY_A, { Host: "billing.example.test" }), body: INITIALIZE });
+      expect(ok.status).toBe(200);
+      for (const host of ["evil.example", `evil.example:${proxied.port}`]) {
+        const res = await raw(proxied.url, { headers: mcpHeaders(KEY_A, { Host: host }), body: INITIALIZE });
+        expect(res.status, host).toBe(403);
+      }
+    } finally {
+      await proxied.stop();
+    }
+  });
+
   it("keeps two tenants apart: interleaved calls each reach upstream with only their own key", async () => {
     const a = await connectStreamable(srv.url, KEY_A);
     const b = await connectStreamable(srv.url, KEY_B);

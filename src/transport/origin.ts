@@ -73,11 +73,14 @@ export function createOriginPolicy(opts: OriginPolicyOptions): OriginPolicy {
   const bindName = opts.bindHost.toLowerCase().replace(/^\[?(.*?)\]?$/, "$1");
   const bindHostname = bindName.includes(":") ? `[${bindName}]` : bindName;
   const loopbackNames = new Set([...LOOPBACK_NAMES, ...(loopbackBind ? [bindHostname] : [])]);
-  const names = new Set<string>([bindHostname]);
-  for (const o of origins) names.add(new URL(o).hostname);
+  // Names the operator configured (--public-url, --allowed-origins): a rebound attacker's page sends its
+  // own name, never one of these, so they are safe to accept even on a loopback bind — which is exactly
+  // where a TLS reverse proxy that forwards the public Host header reaches us.
+  const configured = new Set<string>();
+  for (const o of origins) configured.add(new URL(o).hostname);
   for (const h of opts.allowedHosts ?? []) {
     const parsed = parseHost(h);
-    if (parsed) names.add(parsed.hostname);
+    if (parsed) configured.add(parsed.hostname);
   }
 
   const originAllowed = (origin: string | undefined): boolean => {
@@ -96,10 +99,11 @@ export function createOriginPolicy(opts: OriginPolicyOptions): OriginPolicy {
     const port = opts.port();
     // A loopback name is always fine as long as it names our port: a rebound page cannot send it.
     if (loopbackNames.has(parsed.hostname)) return parsed.port === String(port) || (parsed.port === "" && port === 80);
-    // Listening on loopback, only loopback names are accepted (DNS-rebinding protection).
-    if (loopbackBind) return false;
-    // Beyond loopback a reverse proxy may forward its own name and port: match the name only.
-    return names.has(parsed.hostname);
+    // A reverse proxy may forward its own name and port: match a configured name only.
+    if (configured.has(parsed.hostname)) return true;
+    // Listening on loopback, nothing else is accepted (DNS-rebinding protection); beyond loopback, the
+    // name the listener is bound to is.
+    return !loopbackBind && parsed.hostname === bindHostname;
   };
 
   const applyCors = (req: IncomingMessage, res: ServerResponse): void => {
