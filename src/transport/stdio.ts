@@ -27,10 +27,12 @@ export class GuardedStdioTransport implements Transport {
   constructor(
     private readonly stdin: Readable,
     private readonly stdout: Writable,
-    guard: Omit<LineGuardOptions, "onMessage">,
+    guard: Omit<LineGuardOptions, "onMessage" | "reply">,
   ) {
     this.guard = new JsonRpcLineGuard({
       ...guard,
+      // The guard's own answers (oversize, malformed) go out through the same writer as every message.
+      reply: (message) => void this.send(message as JSONRPCMessage),
       onMessage: (message) => {
         try {
           this.onmessage?.(message);
@@ -76,7 +78,6 @@ export class GuardedStdioTransport implements Transport {
 export async function serveStdio(server: McpServer, onClose: () => Promise<void>, opts: StdioOptions = {}): Promise<void> {
   const transport = new GuardedStdioTransport(process.stdin, process.stdout, {
     maxLineBytes: opts.maxRequestBytes ?? DEFAULT_MAX_LINE_BYTES,
-    reply: (message) => void process.stdout.write(JSON.stringify(message) + "\n"),
     onReject: (kind, bytes) => opts.log?.warn("stdio message rejected", { kind, bytes }),
   });
   let closing = false;
