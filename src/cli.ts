@@ -33,7 +33,7 @@ async function main(): Promise<number | undefined> {
     process.stderr.write(`${SERVER_VERSION}\n`);
     return 0;
   }
-  const log = createLogger(config.logLevel).withSecrets(config.apiKey ? [config.apiKey] : []);
+  const log = createLogger(config.logLevel, undefined, [], { deferred: true }).withSecrets(config.apiKey ? [config.apiKey] : []);
   const app = await startApp(config, log);
   if (config.transport === "http") return serveOverHttp(config, app, log);
   const shutdown = async (code: number) => {

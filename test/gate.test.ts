@@ -10,6 +10,7 @@ import type { ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/type
 import { startSandboxApi, type SandboxApi, type RecordedRequest } from "../src/sandbox/index.js";
 import { startStdio as startStdioServer, textOf, linkOf, decideOnPage, tempDir, CLI, TEST_KEY, type StdioHarness, type StdioOptions } from "./helpers/stdio.js";
 import { startPostgres, type PgCluster } from "./helpers/postgres.js";
+import { until } from "./helpers/http.js";
 
 const STORE = process.env.GEOPERA_TEST_STORE === "postgres" ? "postgres" : "file";
 /** Suite titles name the store, so both runs read apart. */
@@ -449,7 +450,7 @@ describe("idempotency owned by the proxy", () => {
       expect(r.isError, textOf(r)).toBeFalsy();
       expect(second.asked).toHaveLength(1);
       expect(second.asked[0]!.message).toMatch(/never answered/);
-      expect(second.stderr()).toMatch(/spend in doubt from an earlier run/);
+      await until(() => /spend in doubt from an earlier run/.test(second.stderr()));
       const sent = spendsSince(mark);
       expect(sent).toHaveLength(2);
       expect(sent[0]!.idempotencyKey).toBe(sent[1]!.idempotencyKey);

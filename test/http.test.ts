@@ -82,6 +82,7 @@ describe("HTTP transport (spawned server, sandbox API)", () => {
     const messages = await raw(srv.url, { path: "/messages?sessionId=x", headers: mcpHeaders(), body: "{}" });
     expect(messages.status).toBe(401);
     expect(api.requests.length).toBe(before);
+    await new Promise((r) => setTimeout(r, 50)); // log lines are written within 10 ms (src/log.ts)
     expect(srv.stderr()).not.toContain("tenant_a");
   });
 
@@ -161,7 +162,7 @@ describe("HTTP transport (spawned server, sandbox API)", () => {
     const unknown = await raw(srv.url, { headers: mcpHeaders(KEY_A, { "Mcp-Session-Id": "no-such-session" }), body: call });
     expect(unknown.status).toBe(404);
     expect(api.requests.length).toBe(before);
-    expect(srv.stderr()).toContain("session credential mismatch");
+    await until(() => srv.stderr().includes("session credential mismatch"));
 
     // The owner's session is untouched.
     const result = await a.client.callTool({ name: "billing_credits_balance", arguments: {} });

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { startStdio, textOf, linkOf, decideOnPage, TEST_KEY, type StdioHarness } from "./helpers/stdio.js";
 import { startRaw, rawText, type RawServer } from "./helpers/raw.js";
+import { until } from "./helpers/http.js";
 
 let api: SandboxApi;
 
@@ -74,6 +75,8 @@ describe("one structured line per tool call", () => {
     const spend = await call("billing_topup", { credits: 25 }, 200, "info");
     expect(spend.isError, textOf(spend)).toBeFalsy();
 
+    // Lines are written just after their answers (src/log.ts), so the last one may still be on its way.
+    await until(() => toolLines(h.stderr()).length >= calls.length);
     const lines = toolLines(h.stderr());
     expect(lines).toHaveLength(calls.length);
     lines.forEach((line, i) => {

@@ -9,6 +9,7 @@ import { ElicitRequestSchema, type ClientCapabilities, type ElicitRequest, type 
 import { startSandboxApi, type SandboxApi, type RecordedRequest } from "../src/sandbox/index.js";
 import { startPostgres, startReplica, CLI, type PgCluster, type Replica } from "./helpers/postgres.js";
 import { decideOnPage, textOf } from "./helpers/stdio.js";
+import { until } from "./helpers/http.js";
 
 const PG = process.env.GEOPERA_TEST_STORE === "postgres";
 const SPENDS = new Set(["billing.topup", "billing.approvals.approve", "billing.run_monthly_for_org"]);
@@ -157,7 +158,7 @@ describe.skipIf(!PG)("two replicas on one PostgreSQL", () => {
       expect(asked).toHaveLength(1);
       expect(asked[0]).toMatch(/never answered/);
       expect(asked[0]).toContain(sentKey);
-      expect(b.stderr()).toMatch(/spend in doubt from an earlier run or another replica/);
+      await until(() => /spend in doubt from an earlier run or another replica/.test(b.stderr()));
       const sent = spendsSince(mark);
       expect(sent).toHaveLength(2);
       expect(sent[1]!.idempotencyKey).toBe(sentKey);

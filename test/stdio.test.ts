@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { CATALOG } from "../src/tools/catalog.js";
 import { startStdio, textOf, TEST_KEY, CLI, tempDir, type StdioHarness } from "./helpers/stdio.js";
+import { until } from "./helpers/http.js";
 
 const REQUIRED: Record<string, string[]> = {
   billing_approvals_approve: ["approval_id"],
@@ -189,6 +190,7 @@ describe("upstream errors are clear", () => {
       expect(r.isError).toBe(true);
       expect(textOf(r)).toMatch(/HTTP 401.*key.*missing, wrong or expired/);
       expect(textOf(r)).not.toContain("not_a_geopera_key");
+      await until(() => bad.stderr().includes('"msg":"tool call"')); // its log line, written just after the answer
       expect(bad.stderr()).not.toContain("not_a_geopera_key");
     } finally {
       await bad.close();
@@ -223,6 +225,7 @@ describe("secrets and stdout", () => {
   it("the key reached the API but appears in no result and no log line", async () => {
     expect(api.requests.some((r) => r.authorization === `Bearer ${TEST_KEY}`)).toBe(true);
     for (const r of results) expect(JSON.stringify(r)).not.toContain(TEST_KEY);
+    await until(() => h.stderr().includes('"msg":"tool call"'));
     expect(h.stderr()).not.toContain(TEST_KEY);
     for (const line of h.stderr().trim().split("\n")) expect(() => JSON.parse(line), line).not.toThrow();
   });
