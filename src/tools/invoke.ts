@@ -55,6 +55,19 @@ function retryNote(record: ToolRecord, outcome: SendOutcome, maxRetryAfterMs: nu
   return "";
 }
 
+type RetrySettings = InvokeDeps["retry"];
+const policyCache = new WeakMap<RetrySettings, { read: RetryPolicy; once: RetryPolicy }>();
+
+/** The two retry policies of one set of settings, built once: reads retry, compute calls are sent once. */
+function policiesOf(retry: RetrySettings): { read: RetryPolicy; once: RetryPolicy } {
+  let p = policyCache.get(retry);
+  if (!p) {
+    p = { read: { ...retry, retryStatus: READ_RETRY_STATUS }, once: { ...retry, maxRetries: 0, retryStatus: READ_RETRY_STATUS } };
+    policyCache.set(retry, p);
+  }
+  return p;
+}
+
 /** Forward one read or compute call and shape its answer. Reads retry; compute calls are sent once. */
 export async function forward(
   deps: Omit<InvokeDeps, "gate">,
@@ -63,7 +76,7 @@ export async function forward(
   caller: Caller,
   signal?: AbortSignal,
 ): Promise<CallToolResult> {
-  const policy: RetryPolicy = { ...deps.retry, maxRetries: record.sideEffect === "read" ? deps.retry.maxRetries : 0, retryStatus: READ_RETRY_STATUS };
+  const policy = policiesOf(deps.retry)[record.sideEffect === "read" ? "read" : "once"];
   const secrets = [caller.credential];
   const limits: ShapeLimits = { ...deps.limits, secrets, baseUrl: deps.upstream.baseUrl, timeouts: deps.upstream.timeouts };
   const started = performance.now();
@@ -79,7 +92,7 @@ export async function forward(
       record.sideEffect === "compute" && !cancelled && kind !== "connection_refused" && kind !== "dns" && kind !== "timeout_connect"
         ? ` The API may or may not have applied it; check before calling ${record.name} again.`
         : "";
-    deps.log.debug("upstream failed", { tool: record.name, operation: record.operationId, attempts, error: kind, ms: Math.round(performance.now() - started) });
+    if (deps.log.enabled("debug")) deps.log.debug("upstream failed", { tool: record.name, operation: record.operationId, attempts, error: kind, ms: Math.round(performance.now() - started) });
     return toolError(redact(`${record.name} failed: ${what}${attempts > 1 ? ` Tried ${attempts} times.` : ""}${maybeApplied}`, secrets), {
       [META_STATUS]: null,
       [META_ERROR]: kind,
@@ -87,19 +100,25 @@ export async function forward(
     });
   }
   const status = outcome.response.statusCode;
-  deps.log.debug("upstream answered", {
-    tool: record.name,
-    operation: record.operationId,
-    status,
-    attempts: outcome.attempts,
-    content_type: outcome.response.headers["content-type"],
-    ms: Math.round(performance.now() - started),
-  });
+  if (deps.log.enabled("debug")) {
+    deps.log.debug("upstream answered", {
+      tool: record.name,
+      operation: record.operationId,
+      status,
+      attempts: outcome.attempts,
+      content_type: outcome.response.headers["content-type"],
+      ms: Math.round(performance.now() - started),
+    });
+  }
   try {
     const result = await shapeAnswer(record, args, outcome.response, limits);
     const note = result.isError ? retryNote(record, outcome, deps.retry.maxRetryAfterMs) : "";
-    const content = note ? [...result.content, { type: "text" as const, text: note.trim() }] : result.content;
-    return { ...result, content, _meta: { ...result._meta, [META_STATUS]: status, [META_ATTEMPTS]: outcome.attempts } };
+    if (note) result.content = [...result.content, { type: "text" as const, text: note.trim() }];
+    // The result is ours, freshly built by shapeAnswer: completed in place rather than copied.
+    const meta = (result._meta ??= {});
+    meta[META_STATUS] = status;
+    meta[META_ATTEMPTS] = outcome.attempts;
+    return result;
   } catch (err) {
     const kind = err instanceof MalformedAnswer ? err.kind : networkErrorKind(err);
     const what = err instanceof MalformedAnswer ? `${err.message}.` : `the API answered HTTP ${status}, then ${describeNetworkError(err, deps.upstream.baseUrl, deps.upstream.timeouts)}`;
@@ -117,7 +136,7 @@ function isUpstreamFailure(result: CallToolResult): boolean {
 export function createInvoke(deps: InvokeDeps): Invoke {
   return async (record, args, env) => {
     const started = performance.now();
-    deps.log.debug("tool call start", { tool: record.name, side_effect: record.sideEffect, args: Object.keys(args), caller: env.caller.fingerprint });
+    if (deps.log.enabled("debug")) deps.log.debug("tool call start", { tool: record.name, side_effect: record.sideEffect, args: Object.keys(args), caller: env.caller.fingerprint });
     let result: CallToolResult;
     if (!deps.isExposed(record.name)) {
       result = toolError(`${record.name} is not enabled on this server.`);

@@ -32,7 +32,7 @@ export const META_ATTEMPTS = "com.geopera/attempts";
 
 const MAX_LINE_BYTES = 1024 * 1024;
 const MAX_ERROR_BODY = 16 * 1024;
-/** NDJSON answers up to this declared length are read without the async iterator (see ndjsonResult). */
+/** The first this-many bytes of an NDJSON answer are read by 'data' events, the rest by the async iterator (see ndjsonResult). */
 const SMALL_BODY = 64 * 1024;
 /** How much of an unexpected (HTML/text) answer is read to quote it. */
 const MAX_HINT_BODY = 4 * 1024;
@@ -58,7 +58,10 @@ function header(res: UpstreamResponse, name: string): string {
 }
 
 function mediaType(res: UpstreamResponse): string {
-  return header(res, "content-type").split(";")[0]!.trim().toLowerCase();
+  const type = header(res, "content-type");
+  // The API's usual answer, as it sends it: no parameters, no case or space to normalise.
+  if (type === "application/x-ndjson" || type === "application/json") return type;
+  return type.split(";")[0]!.trim().toLowerCase();
 }
 
 const isJson = (t: string) => t === "application/json" || t.endsWith("+json");
@@ -88,22 +91,25 @@ async function readCapped(res: UpstreamResponse, max: number): Promise<Buffer | 
 
 /**
  * Hands each chunk of the body to `onChunk` as it arrives, synchronously ('data' events: nothing is buffered
- * beyond the chunk in hand). Resolves at the body's end; rejects with the body's error, with an
- * ERR_STREAM_PREMATURE_CLOSE error when it closes without ending (as the async iterator would), or with what
- * `onChunk` threw (the body is then destroyed). Cheaper per answer than `for await` over the body, whose
- * iterator machinery was a measurable share of a small call's CPU (bench/profile.ts).
+ * beyond the chunk in hand). Resolves "ended" at the body's end, or "long" as soon as more than `upTo` bytes
+ * have been handed over: the body is then paused with the rest unread, for the caller to go on with
+ * `for await`. Rejects with the body's error, with an ERR_STREAM_PREMATURE_CLOSE error when it closes
+ * without ending (as the async iterator would), or with what `onChunk` threw (the body is then destroyed).
+ * Cheaper per answer than `for await` over the body, whose iterator machinery was a measurable share of a
+ * small call's latency (bench/profile.ts); a long stream is better off with the iterator (see ndjsonResult).
  */
-function eachChunk(body: UpstreamResponse["body"], onChunk: (chunk: Buffer) => void): Promise<void> {
+function eachChunk(body: UpstreamResponse["body"], onChunk: (chunk: Buffer) => void, upTo = Infinity): Promise<"ended" | "long"> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const finish = (err?: unknown) => {
+    let seen = 0;
+    const finish = (err?: unknown, how: "ended" | "long" = "ended") => {
       if (settled) return;
       settled = true;
       body.off("data", onData);
       body.off("end", onEnd);
       body.off("error", finish);
       body.off("close", onClose);
-      if (err === undefined) resolve();
+      if (err === undefined) resolve(how);
       else reject(err);
     };
     const onData = (chunk: Buffer) => {
@@ -113,6 +119,12 @@ function eachChunk(body: UpstreamResponse["body"], onChunk: (chunk: Buffer) => v
       } catch (err) {
         finish(err);
         body.destroy();
+        return;
+      }
+      seen += chunk.length;
+      if (seen > upTo) {
+        body.pause();
+        finish(undefined, "long");
       }
     };
     const onEnd = () => finish();
@@ -277,11 +289,10 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
     }
   };
   try {
-    // A small answer of declared length (a single record, a short page) skips the async iterator; a long or
-    // open-ended stream keeps it: with 'data' events the 1M-row peak RSS rose and varied (bench/rss.ts).
-    const declared = Number(header(res, "content-length") || NaN);
-    if (declared <= SMALL_BODY) await eachChunk(res.body, onChunk);
-    else for await (const chunk of res.body as AsyncIterable<Buffer>) onChunk(chunk);
+    // The first SMALL_BODY bytes by 'data' events, which is all of a single record or a short page, whatever
+    // its framing (the API streams even one record chunked, with no declared length); past that, the async
+    // iterator: with 'data' events for the whole stream the 1M-row peak RSS rose and varied (bench/rss.ts).
+    if ((await eachChunk(res.body, onChunk, SMALL_BODY)) === "long") for await (const chunk of res.body as AsyncIterable<Buffer>) onChunk(chunk);
   } catch (err) {
     res.body.destroy();
     if (err instanceof MalformedAnswer) throw err;
@@ -379,11 +390,11 @@ function survivesJson(value: unknown): boolean {
 }
 
 /**
- * The value with every string redacted, via its JSON text (`json`: JSON.stringify(value), when the caller
- * has it already). When redaction changes nothing and the value survives a JSON round trip unchanged, the
- * round trip would only copy it, so the value itself is returned.
+ * The value with every string redacted, via its JSON text. When redaction changes nothing and the value
+ * survives a JSON round trip unchanged, the round trip would only copy it, so the value itself is returned.
  */
-function redactDeep(value: Record<string, unknown>, limits: ShapeLimits, json = JSON.stringify(value)): Record<string, unknown> {
+function redactDeep(value: Record<string, unknown>, limits: ShapeLimits): Record<string, unknown> {
+  const json = JSON.stringify(value);
   const clean = redact(json, limits.secrets);
   return clean === json && survivesJson(value) ? value : (JSON.parse(clean) as Record<string, unknown>);
 }
@@ -391,7 +402,9 @@ function redactDeep(value: Record<string, unknown>, limits: ShapeLimits, json = 
 /** The text and structuredContent of one JSON object answer, from a single serialisation. */
 function objectAnswer(value: Record<string, unknown>, limits: ShapeLimits): { text: string; structured: Record<string, unknown> } {
   const json = JSON.stringify(value);
-  return { text: redact(json, limits.secrets), structured: redactDeep(value, limits, json) };
+  const text = redact(json, limits.secrets);
+  // Redacted once: the structured copy is the same JSON, so it needs a new object only when the text changed.
+  return { text, structured: text === json && survivesJson(value) ? value : (JSON.parse(text) as Record<string, unknown>) };
 }
 
 /** Shapes one upstream answer. Throws MalformedAnswer when the answer cannot be trusted as complete. */
