@@ -13,6 +13,7 @@ import { backoffMs, isConnectionError } from "../src/upstream/retry.js";
 import { describeNetworkError, networkErrorKind, UpstreamTimeout } from "../src/upstream/errors.js";
 import { CATALOG } from "../src/tools/catalog.js";
 import { startStdio, textOf, type StdioHarness } from "./helpers/stdio.js";
+import { until } from "./helpers/http.js";
 
 type Result = Awaited<ReturnType<StdioHarness["client"]["callTool"]>>;
 const meta = (r: Result) => (r._meta ?? {}) as Record<string, unknown>;
@@ -348,5 +349,39 @@ describe("malformed answers become errors naming what was wrong", () => {
     const { r } = await timed("billing_credits_balance");
     expect(r.isError).toBeFalsy();
     expect(r.structuredContent).toMatchObject({ organization_id: "org_demo" });
+  });
+});
+
+describe("a call the client cancels", () => {
+  it("stops its upstream request within moments, not at the headers timeout, and is logged as cancelled", async () => {
+    // An API that takes the request and never answers; it notes when our side closes the connection.
+    let opened = 0;
+    let closedAt = 0;
+    const hold = createServer((req) => {
+      opened++;
+      req.socket.on("close", () => (closedAt = performance.now()));
+    });
+    await new Promise<void>((r) => hold.listen(0, "127.0.0.1", r));
+    const s = await startStdio({ apiUrl: `http://127.0.0.1:${(hold.address() as AddressInfo).port}`, args: ["--timeout-headers", "30"] });
+    try {
+      const ac = new AbortController();
+      const call = s.client.callTool({ name: "billing_plans_list", arguments: {} }, undefined, { signal: ac.signal });
+      call.catch(() => {});
+      await until(() => opened === 1);
+      const abortedAt = performance.now();
+      ac.abort(); // the SDK client sends notifications/cancelled
+      await expect(call).rejects.toThrow();
+      await until(() => closedAt > 0, 3_000);
+      expect(closedAt - abortedAt).toBeLessThan(500);
+      await until(() => s.stderr().includes('"msg":"tool call"'));
+      const line = JSON.parse(s.stderr().split("\n").find((l) => l.includes('"msg":"tool call"'))!) as Record<string, unknown>;
+      expect(line).toMatchObject({ tool: "billing_plans_list", upstream_status: null, error: "cancelled", outcome: "error" });
+      expect(line.ms).toBeLessThan(3_000);
+      expect(opened).toBe(1);
+    } finally {
+      await s.close();
+      hold.closeAllConnections();
+      await new Promise((r) => hold.close(r));
+    }
   });
 });

@@ -1,14 +1,16 @@
 // The one HTTP client to the billing API: a keep-alive undici pool with every timeout chosen on purpose.
 // It sends exactly the bytes it is given; retry policy and answer shaping live elsewhere.
 //
-// Timeouts: connect (undici's connect timeout), headers/first byte and total (our own timers, so they fire
-// on time — undici's parser timers above 1 s tick at ~0.5 s and start only once the request is written;
-// undici's headersTimeout stays set as a backstop), and body = the longest silence between two chunks
-// (undici's bodyTimeout). Each timer aborts with an UpstreamTimeout naming its phase, so the error the
-// agent gets says which limit was hit.
+// Timeouts: connect (undici's connect timeout), headers/first byte and total (our own deadlines, checked
+// every 50 ms by one sweep for all requests — undici's parser timers above 1 s tick at ~0.5 s and start
+// only once the request is written; undici's headersTimeout stays set as a backstop), and body = the
+// longest silence between two chunks (undici's bodyTimeout). Each deadline aborts with an UpstreamTimeout
+// naming its phase, so the error the agent gets says which limit was hit. A caller's cancellation (the
+// SDK's AbortSignal) is noticed by the same sweep.
 import { Agent, type Dispatcher } from "undici";
 import type { Timeouts } from "../config.js";
 import { UpstreamTimeout } from "./errors.js";
+import { DeadlineSweep, type Watched } from "./sweep.js";
 
 export interface UpstreamRequest {
   operationId: string;
@@ -29,23 +31,29 @@ export interface UpstreamClient {
 }
 
 /**
- * One request's abort switch, timers and caller-signal link, in one object. It stands in for an
+ * One request's abort switch, deadlines and caller-signal check, in one object. It stands in for an
  * AbortController: undici takes any EventEmitter-like `signal` with `aborted`/`reason` (it listens with
  * once('abort') and stops listening with removeListener), and an AbortController + AbortSignal per request
- * was a measurable share of a call's CPU (bench/profile.ts). It is also the caller signal's listener
- * (handleEvent) and the timers' argument, so a request allocates no closures for them.
+ * was a measurable share of a call's CPU (bench/profile.ts). Its deadlines and the caller's signal are
+ * checked by the client's DeadlineSweep (sweep.ts), not by timers or listeners of its own.
  */
-class RequestAbort {
+class RequestAbort implements Watched {
   aborted = false;
   reason: unknown = undefined;
-  headersTimer: NodeJS.Timeout | undefined;
-  totalTimer: NodeJS.Timeout | undefined;
+  headersSeen = false;
   private listener: (() => void) | undefined;
+  private readonly headersDeadline: number;
+  private readonly totalDeadline: number;
 
   constructor(
     private readonly callerSignal: AbortSignal | undefined,
     private readonly timeouts: Timeouts,
-  ) {}
+    private readonly sweep: DeadlineSweep,
+  ) {
+    const now = performance.now();
+    this.headersDeadline = now + timeouts.headersMs;
+    this.totalDeadline = now + timeouts.totalMs;
+  }
 
   // The EventEmitter subset undici uses (one listener: the request's own).
   on(_event: "abort", listener: () => void): this {
@@ -69,26 +77,18 @@ class RequestAbort {
     listener?.();
   }
 
-  /** The caller's signal fired. */
-  handleEvent(): void {
-    this.abort(this.callerSignal!.reason);
+  check(now: number): void {
+    // The UpstreamTimeout is built only when a deadline passes: an Error captures a stack trace, and two of
+    // them per request were a measurable share of a call's CPU (bench/profile.ts).
+    if (this.callerSignal?.aborted) this.abort(this.callerSignal.reason);
+    else if (!this.headersSeen && now >= this.headersDeadline) this.abort(new UpstreamTimeout("headers", this.timeouts.headersMs));
+    else if (now >= this.totalDeadline) this.abort(new UpstreamTimeout("total", this.timeouts.totalMs));
   }
 
   /** The request is over (failed, or its body was read or dropped): stop watching it. */
   readonly done = (): void => {
-    clearTimeout(this.headersTimer);
-    clearTimeout(this.totalTimer);
-    this.callerSignal?.removeEventListener("abort", this);
+    this.sweep.delete(this);
   };
-
-  static onHeadersTimeout(self: RequestAbort): void {
-    // The UpstreamTimeout is built only when its timer fires: an Error captures a stack trace, and two of
-    // them per request were a measurable share of a call's CPU (bench/profile.ts).
-    self.abort(new UpstreamTimeout("headers", self.timeouts.headersMs));
-  }
-  static onTotalTimeout(self: RequestAbort): void {
-    self.abort(new UpstreamTimeout("total", self.timeouts.totalMs));
-  }
 }
 
 const ignore = () => {};
@@ -101,27 +101,31 @@ export function createUpstreamClient(baseUrl: string, timeouts: Timeouts, userAg
     keepAliveTimeout: 30_000,
     connections: 64,
   });
+  const sweep = new DeadlineSweep();
   const base = new URL(baseUrl);
   const origin = base.origin;
   const prefix = base.pathname.replace(/\/+$/, "");
+  // The headers of a call without an idempotency key depend only on the credential: built once per
+  // credential seen last (one in stdio mode; per session over HTTP), not per call. undici only reads them.
+  let lastCredential: string | undefined;
+  let lastHeaders: Readonly<Record<string, string>> = {};
+  const headersFor = (credential: string): Readonly<Record<string, string>> => {
+    if (credential !== lastCredential) {
+      lastHeaders = Object.freeze({ authorization: `Bearer ${credential}`, "content-type": "application/json", "user-agent": userAgent });
+      lastCredential = credential;
+    }
+    return lastHeaders;
+  };
   return {
     baseUrl,
     timeouts: Object.freeze({ ...timeouts }),
     async send(req) {
-      const headers: Record<string, string> = {
-        authorization: `Bearer ${req.credential}`,
-        "content-type": "application/json",
-        accept: "application/json, application/x-ndjson, */*",
-        "user-agent": userAgent,
-      };
-      if (req.idempotencyKey) headers["idempotency-key"] = req.idempotencyKey;
+      const headers = req.idempotencyKey ? { ...headersFor(req.credential), "idempotency-key": req.idempotencyKey } : headersFor(req.credential);
 
-      const call = new RequestAbort(req.signal, timeouts);
-      call.headersTimer = setTimeout(RequestAbort.onHeadersTimeout, timeouts.headersMs, call).unref();
       // The total budget bounds a stream that trickles forever; per-chunk silence is bodyTimeout.
-      call.totalTimer = setTimeout(RequestAbort.onTotalTimeout, timeouts.totalMs, call).unref();
+      const call = new RequestAbort(req.signal, timeouts, sweep);
       if (req.signal?.aborted) call.abort(req.signal.reason);
-      else req.signal?.addEventListener("abort", call, { once: true });
+      else sweep.add(call);
 
       let response: UpstreamResponse;
       try {
@@ -137,7 +141,7 @@ export function createUpstreamClient(baseUrl: string, timeouts: Timeouts, userAg
         call.done();
         throw err;
       }
-      clearTimeout(call.headersTimer);
+      call.headersSeen = true;
       // The total timer and the caller's signal keep watching the body until it is fully read or dropped.
       response.body.once("close", call.done);
       // A body aborted by the total timer while nobody reads it must not become an uncaught 'error';
@@ -145,6 +149,9 @@ export function createUpstreamClient(baseUrl: string, timeouts: Timeouts, userAg
       response.body.on("error", ignore);
       return response;
     },
-    close: () => agent.close(),
+    close: () => {
+      sweep.stop();
+      return agent.close();
+    },
   };
 }
