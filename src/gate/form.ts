@@ -13,7 +13,7 @@ export async function askByForm(env: CallEnv, message: string, waitMs: number): 
         requestedSchema: {
           type: "object",
           properties: {
-            confirm: { type: "boolean", title: "Confirm this charge", description: "Tick to charge the card as described. Leave unticked to charge nothing." },
+            confirm: { type: "boolean", title: "Confirm this charge", description: "Tick, then accept, to charge the card as described. Decline or cancel to charge nothing." },
           },
           required: ["confirm"],
         },
