@@ -1,0 +1,78 @@
+// A stand-in for the Anthropic Messages API on loopback, so a real Claude Code can drive this server with
+// no network and no account: the "model" calls the tool named in the person's prompt
+// ("CALL <tool> <json arguments>"), then answers "RESULT: <the tool result it was given>". Each request
+// is appended to the log file as one JSON line (what Claude Code sent, including the tool_result the agent
+// saw). Used by try.mjs; nothing in the server or its tests depends on it.
+//
+//   node scripts/claude-code/fake-model-api.mjs <log-file>     prints {"port": N} on stdout when listening
+import { createServer } from "node:http";
+import { appendFileSync, writeFileSync } from "node:fs";
+
+const log = process.argv[2] ?? "/dev/null";
+writeFileSync(log, "");
+let count = 0;
+
+const textOf = (content) =>
+  typeof content === "string"
+    ? content
+    : (content ?? []).map((b) => (b.type === "text" ? b.text : b.type === "tool_result" ? `[tool_result] ${JSON.stringify(b.content)}` : "")).join("\n");
+
+/** What the "model" does next: call the prompt's tool once, then report its result. */
+function decide(body) {
+  const messages = body.messages ?? [];
+  const last = messages[messages.length - 1];
+  const result = Array.isArray(last?.content) ? last.content.find((b) => b.type === "tool_result") : undefined;
+  if (result) return { text: `RESULT: ${JSON.stringify(result.content).slice(0, 3000)}` };
+  const prompt = messages.filter((m) => m.role === "user").map((m) => textOf(m.content)).join("\n");
+  const call = /CALL (\S+) (\{.*?\})\s*$/m.exec(prompt);
+  const tools = (body.tools ?? []).map((t) => t.name);
+  if (call && tools.includes(call[1])) return { tool: call[1], input: JSON.parse(call[2]) };
+  return { text: "ok" };
+}
+
+createServer((req, res) => {
+  let raw = "";
+  req.on("data", (d) => (raw += d));
+  req.on("end", () => {
+    let body = {};
+    try {
+      body = JSON.parse(raw || "{}");
+    } catch {}
+    const id = ++count;
+    const entry = { id, method: req.method, url: req.url, last: body.messages ? textOf(body.messages.at(-1)?.content).slice(0, 4000) : undefined };
+    if (req.url.startsWith("/v1/messages/count_tokens")) {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end('{"input_tokens":100}');
+    }
+    if (!req.url.startsWith("/v1/messages")) {
+      appendFileSync(log, JSON.stringify(entry) + "\n");
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end("{}");
+    }
+    const next = decide(body);
+    appendFileSync(log, JSON.stringify({ ...entry, reply: next }) + "\n");
+    const usage = { input_tokens: 100, output_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    const message = { id: `msg_${id}`, type: "message", role: "assistant", model: body.model ?? "fake", content: [], stop_reason: null, stop_sequence: null, usage };
+    const stop = next.tool ? "tool_use" : "end_turn";
+    if (!body.stream) {
+      const content = next.tool ? [{ type: "tool_use", id: `toolu_${id}`, name: next.tool, input: next.input }] : [{ type: "text", text: next.text }];
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ ...message, content, stop_reason: stop }));
+    }
+    const block = next.tool ? { type: "tool_use", id: `toolu_${id}`, name: next.tool, input: {} } : { type: "text", text: "" };
+    const delta = next.tool ? { type: "input_json_delta", partial_json: JSON.stringify(next.input) } : { type: "text_delta", text: next.text };
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    for (const [event, data] of [
+      ["message_start", { type: "message_start", message }],
+      ["content_block_start", { type: "content_block_start", index: 0, content_block: block }],
+      ["content_block_delta", { type: "content_block_delta", index: 0, delta }],
+      ["content_block_stop", { type: "content_block_stop", index: 0 }],
+      ["message_delta", { type: "message_delta", delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 10 } }],
+      ["message_stop", { type: "message_stop" }],
+    ])
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    res.end();
+  });
+}).listen(0, "127.0.0.1", function () {
+  process.stdout.write(JSON.stringify({ port: this.address().port }) + "\n");
+});
