@@ -1,11 +1,11 @@
 // Structured logs: one JSON object per line on stderr (stdout is the MCP protocol in stdio mode).
 // Every line is redacted before it is written.
 //
-// The server's logger is deferred: a line is formatted and written on the next turn of the event loop, not
-// inside the call that logged it. A tool call's line is logged when its result is ready, just before the
-// SDK writes the answer; formatted and written then (a synchronous stderr write is ~10 µs, the largest
-// single cost of the line), it sat between the result and the answer on every call (bench/profile.ts).
-// Deferred, it goes out right after the answer, and lines logged in one turn leave in one write. Order is
+// The server's logger is deferred: a line is formatted and written at most FLUSH_AFTER_MS (10 ms) later,
+// together with the lines logged meanwhile, not inside the call that logged it. A tool call's line is
+// logged when its result is ready, just before the SDK writes the answer; formatted and written then (a
+// synchronous stderr write is ~10 µs, the largest single cost of the line), it sat between the result and
+// the answer on every call (bench/profile.ts), and one write per line cost a syscall per call. Order is
 // kept. Lines still queued when the process exits (process.exit, a crash) are written by an 'exit' handler:
 // stderr is synchronous for pipes and files on Linux, so they are not lost. Fields are read when the line
 // is written, so pass values, not objects that change afterwards.
@@ -64,7 +64,7 @@ function deferredQueue(write: Write): (e: Entry) => void {
 }
 
 export interface LoggerOptions {
-  /** Write each line on the next turn of the event loop (the server's logger; see the top of this file). */
+  /** Write lines in batches, within FLUSH_AFTER_MS (the server's logger; see the top of this file). */
   deferred?: boolean;
 }
 

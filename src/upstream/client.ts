@@ -142,9 +142,9 @@ export function createUpstreamClient(baseUrl: string, timeouts: Timeouts, userAg
         throw err;
       }
       call.headersSeen = true;
-      // The total timer and the caller's signal keep watching the body until it is fully read or dropped.
+      // The total deadline and the caller's signal stay watched (the sweep) until the body is fully read or dropped.
       response.body.once("close", call.done);
-      // A body aborted by the total timer while nobody reads it must not become an uncaught 'error';
+      // A body aborted at the total deadline while nobody reads it must not become an uncaught 'error';
       // readers still get the error through their own listener or iterator.
       response.body.on("error", ignore);
       return response;
