@@ -412,7 +412,8 @@ describe("HTTP listener: open sessions per remote address (in-process)", () => {
   });
 
   /** A listener with small limits; `opened` counts session servers built (i.e. sessions admitted). */
-  const listen = async (opts: { perAddress: number; idleMs?: number; trustProxy?: boolean; keepAliveMs?: number; slowConnectMs?: number }) => {
+  let releaseHold: () => void = () => {};
+  const listen = async (opts: { perAddress: number; idleMs?: number; evictAfterMs?: number; trustProxy?: boolean; keepAliveMs?: number; slowConnectMs?: number }) => {
     const lines: string[] = [];
     const built = { count: 0 };
     const handle = await serveHttp({
@@ -425,12 +426,17 @@ describe("HTTP listener: open sessions per remote address (in-process)", () => {
       shutdownGraceMs: 1_000,
       maxSessions: 100,
       maxSessionsPerAddress: opts.perAddress,
+      evictIdleAfterMs: opts.evictAfterMs,
       trustProxy: opts.trustProxy,
       sseKeepAliveMs: opts.keepAliveMs,
       createSessionServer: () => {
         built.count++;
         const server = new McpServer({ name: "test", version: "1.0.0" });
         server.registerTool("echo", { description: "answers at once", inputSchema: {} }, async () => ({ content: [{ type: "text", text: "ok" }] }));
+        server.registerTool("hold", { description: "answers when released", inputSchema: {} }, async () => {
+          await new Promise<void>((r) => (releaseHold = r));
+          return { content: [{ type: "text", text: "held" }] };
+        });
         if (opts.slowConnectMs) {
           // Widens the gap between admitting a session and registering it, as a slow server start would.
           const connect = server.connect.bind(server);
@@ -492,6 +498,34 @@ describe("HTTP listener: open sessions per remote address (in-process)", () => {
     expect((await initialize(url)).status).toBe(200);
     expectAddressRefusal(await initialize(url), 1);
     await streamable.client.close();
+  });
+
+  it("at the limit, closes the address's stalest idle session to admit a new one — never one with a call in flight, never another address's", async () => {
+    const { url, lines } = await listen({ perAddress: 3, evictAfterMs: 300 });
+    // Abandoned (a client that exits without DELETE), in use, and busy with a call in flight.
+    const abandoned = await connectStreamable(url, KEY_A);
+    const used = await connectStreamable(url, KEY_A);
+    const busy = await connectStreamable(url, KEY_B);
+    const pending = busy.client.callTool({ name: "hold", arguments: {} });
+    const elsewhere = await initialize(url, { localAddress: "127.0.0.2" });
+    expect(elsewhere.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 400));
+    await used.client.listTools(); // active again
+
+    const fresh = await initialize(url);
+    expect(fresh.status).toBe(200);
+    const abandonedId = abandoned.transport.sessionId!;
+    expect(lines.some((l) => l.includes('"session closed"') && l.includes(abandonedId) && l.includes('"reason":"evicted"'))).toBe(true);
+    await expect(abandoned.client.listTools()).rejects.toThrow(/404|Session not found/);
+    // Nothing else is stale: the used one was active, the busy one has a call in flight, the fresh one is new.
+    expectAddressRefusal(await initialize(url), 1);
+    expect(lines.filter((l) => l.includes('"reason":"evicted"'))).toHaveLength(1);
+    expect((await used.client.listTools()).tools.length).toBeGreaterThan(0);
+    releaseHold();
+    expect(textOf(await pending)).toBe("held");
+    // The other address's session was never a candidate.
+    expect(lines.some((l) => l.includes(String(elsewhere.headers["mcp-session-id"])) && l.includes('"session closed"'))).toBe(false);
+    await Promise.all([abandoned.client.close(), used.client.close(), busy.client.close()]);
   });
 
   it("frees the slot of a session that expires idle", async () => {

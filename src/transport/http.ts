@@ -40,6 +40,13 @@ export interface HttpServeOptions {
    */
   maxSessionsPerAddress?: number;
   /**
+   * At the per-address limit, a new session from that address closes the address's least recently active
+   * session that has nothing in flight and has had no request for this long, instead of being refused.
+   * Clients that never end their sessions (Claude Code 2.1 sends no DELETE when it exits) would otherwise
+   * lock their own address out for the whole idle window. Default 60 s.
+   */
+  evictIdleAfterMs?: number;
+  /**
    * Count sessions against the last X-Forwarded-For hop instead of the TCP peer (only behind a reverse
    * proxy that sets it; otherwise any client could claim any address). Default false.
    */
@@ -76,6 +83,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   const sessions = new SessionRegistry(log, opts.sessionIdleMs);
   const maxSessions = opts.maxSessions ?? 1000;
   const maxSessionsPerAddress = opts.maxSessionsPerAddress ?? 32;
+  const evictIdleAfterMs = opts.evictIdleAfterMs ?? 60_000;
   const trustProxy = opts.trustProxy ?? false;
   const sseKeepAliveMs = opts.sseKeepAliveMs ?? 15_000;
   // A slot frees when one of the address's sessions closes or expires: at the latest one idle window on.
@@ -102,7 +110,8 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
 
   /**
    * Admits a new session (either kind) or writes the refusal: 503 while draining or with every slot
-   * taken, 429 when this remote address holds its share. Admitted, the slot is reserved at once.
+   * taken, 429 when this remote address holds its share and none of its sessions is stale enough to close
+   * (evictIdleAfterMs). Admitted, the slot is reserved at once.
    */
   const admitSession = (req: IncomingMessage, res: ServerResponse, id: string | number | null = null): Reservation | undefined => {
     if (draining) {
@@ -110,6 +119,11 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       return undefined;
     }
     const address = remoteAddressOf(req, trustProxy);
+    if (sessions.countFor(address) >= maxSessionsPerAddress) {
+      // Room is made from the address's own stale sessions only, never another client's.
+      const stale = sessions.leastRecentIdle(address, Date.now() - evictIdleAfterMs);
+      if (stale) void sessions.close(stale, "evicted");
+    }
     if (sessions.countFor(address) >= maxSessionsPerAddress) {
       const message = `Too many open sessions from this address (limit ${maxSessionsPerAddress}); close one or wait for one to expire`;
       refuse(req, res, 429, RPC.serverError, message, "address session limit", { "Retry-After": perAddressRetryAfter }, id, { address });

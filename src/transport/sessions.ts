@@ -1,6 +1,7 @@
 // The live sessions of the listener, of both kinds (Streamable HTTP, legacy SSE): each bound to the
 // digest of the credential that opened it, with its own MCP server, transport and in-flight calls.
-// Sessions with nothing in flight and no request for `idleMs` are closed by an unref'd sweep.
+// Sessions with nothing in flight and no request for `idleMs` are closed by an unref'd sweep; at an
+// address's limit its stalest idle session may be closed early to admit a new one (http.ts).
 // Session slots are counted per remote address, from the moment a new session is admitted (a
 // reservation, before the transport has even accepted the initialize) until it closes or expires.
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -108,7 +109,20 @@ export class SessionRegistry {
     this.log.info("session closed", { session: id, transport: session.kind, caller: session.caller, reason, sessions: this.sessions.size });
   }
 
-  /** Closes one session: its server, then its transport (whose onclose removes it). */
+  /**
+   * The least recently active session opened from `address` with nothing in flight (a call waiting for a
+   * person's confirmation is in flight) and no activity since `idleSince` (epoch ms), if any.
+   */
+  leastRecentIdle(address: string, idleSince: number): Session | undefined {
+    let found: Session | undefined;
+    for (const s of this.sessions.values()) {
+      if (s.address !== address || s.calls.size > 0 || s.lastActive > idleSince) continue;
+      if (!found || s.lastActive < found.lastActive) found = s;
+    }
+    return found;
+  }
+
+  /** Closes one session at once: it leaves the registry (its slot is free on return), then its server closes. */
   async close(session: Session, reason: string): Promise<void> {
     this.remove(session.id, reason);
     await session.server.close().catch((err: Error) => this.log.warn("session close failed", { session: session.id, error: err.message }));
