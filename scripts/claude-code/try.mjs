@@ -1,6 +1,7 @@
 // Drives a real Claude Code (the `claude` CLI) against this server, offline, the way the README tells a
 // person to set it up, and checks what the person and the agent see:
-//   1. `claude mcp add … -- node dist/src/cli.js --sandbox`, then `claude mcp list` says ✔ Connected;
+//   1. `claude mcp add … -- node dist/src/cli.js --sandbox`, then `claude mcp list` says ✔ Connected; the same
+//      again for hosted mode (`--transport http`, `claude mcp add --transport http … --header Authorization`);
 //   2. `claude -p` calls billing_credits_balance: the agent gets the balance;
 //   3. `claude -p` calls billing_topup: nobody can answer the form, Claude Code cancels, nothing is charged;
 //   4. the interactive terminal UI (in tmux): billing_topup shows the confirmation form; ticking the box and
@@ -52,35 +53,41 @@ const toolResults = (from = 0) =>
   readFileSync(apiLog, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.id > from && e.last?.startsWith("[tool_result]")).map((e) => e.last);
 const lastId = () => readFileSync(apiLog, "utf8").split("\n").filter(Boolean).length;
 
-try {
-  // 1. Set-up as in the README (with node + the built CLI instead of the global command).
-  const add = claude(["mcp", "add", "geopera-billing", "--", process.execPath, CLI, "--sandbox", "--state-dir", join(home, "state")]);
-  check(add.status === 0, "claude mcp add", add.stdout + add.stderr);
-  const list = claude(["mcp", "list"]);
-  check(/geopera-billing: .*✔ Connected/.test(list.stdout), "claude mcp list → ✔ Connected", list.stdout.trim());
-
-  // 2. A read in print mode.
-  let mark = lastId();
-  const read = claude(["-p", "CALL mcp__geopera-billing__billing_credits_balance {}", "--allowedTools", "mcp__geopera-billing__billing_credits_balance"]);
-  const readSeen = toolResults(mark).join("\n");
-  check(read.status === 0 && /balance_credits/.test(readSeen), "claude -p: billing_credits_balance → the agent gets the balance", readSeen.slice(0, 300));
-
-  // 3. A spend in print mode: no person to ask.
-  mark = lastId();
-  claude(["-p", 'CALL mcp__geopera-billing__billing_topup {"credits":25}', "--allowedTools", "mcp__geopera-billing__billing_topup"]);
-  const printSpend = toolResults(mark).join("\n");
-  check(/not confirmed \(cancelled\)\. Nothing was charged/.test(printSpend), "claude -p: billing_topup → form cancelled, nothing charged", printSpend.slice(0, 300));
-
-  // 4. The terminal UI, as a person uses it. Claude Code's first-run screens need the network; these
-  //    settings are what a person who already completed them has.
+/** Claude Code's first-run screens need the network; these settings are what a person who already went through them has. */
+function markOnboarded() {
   const cfgPath = join(home, ".claude.json");
   const cfg = JSON.parse(readFileSync(cfgPath, "utf8"));
   cfg.hasCompletedOnboarding = true;
   cfg.customApiKeyResponses = { approved: [env.ANTHROPIC_API_KEY.slice(-20)], rejected: [] };
   for (const p of Object.values(cfg.projects ?? {})) p.hasTrustDialogAccepted = true;
   writeFileSync(cfgPath, JSON.stringify(cfg));
+}
+
+/** Steps 2–4 for one configured server `name` (`how` labels the output). */
+async function exercise(name, how) {
+  const tool = (t) => `mcp__${name}__${t}`;
+  // 2. A read in print mode.
+  let mark = lastId();
+  const read = claude(["-p", `CALL ${tool("billing_credits_balance")} {}`, "--allowedTools", tool("billing_credits_balance")]);
+  const readSeen = toolResults(mark).join("\n");
+  check(read.status === 0 && /balance_credits/.test(readSeen), `${how}: claude -p, billing_credits_balance → the agent gets the balance`, readSeen.slice(0, 300));
+
+  // 3. A spend in print mode: no person to ask.
+  mark = lastId();
+  claude(["-p", `CALL ${tool("billing_topup")} {"credits":25}`, "--allowedTools", tool("billing_topup")]);
+  const printSpend = toolResults(mark).join("\n");
+  check(/not confirmed \(cancelled\)\. Nothing was charged/.test(printSpend), `${how}: claude -p, billing_topup → form cancelled, nothing charged`, printSpend.slice(0, 300));
+
+  // 4. The terminal UI, as a person uses it.
+  markOnboarded();
   const tmux = (...a) => execFileSync("tmux", a, { encoding: "utf8" });
   const screen = () => tmux("capture-pane", "-t", "gbm-cc", "-p");
+  const keys = async (...k) => {
+    for (const key of k) {
+      tmux("send-keys", "-t", "gbm-cc", key);
+      await sleep(300);
+    }
+  };
   const waitFor = async (re, ms = 30_000) => {
     const end = Date.now() + ms;
     while (Date.now() < end) {
@@ -90,43 +97,60 @@ try {
     return false;
   };
   const envArgs = Object.entries(env).filter(([k]) => /^(HOME|ANTHROPIC_|CLAUDE_CODE_|DISABLE_|PATH$)/.test(k)).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
-  tmux("new-session", "-d", "-s", "gbm-cc", "-x", "160", "-y", "50", `cd ${home} && env ${envArgs} ${CLAUDE} --allowedTools mcp__geopera-billing__billing_topup; sleep 30`);
+  tmux("new-session", "-d", "-s", "gbm-cc", "-x", "160", "-y", "50", `cd ${home} && env ${envArgs} ${CLAUDE} --allowedTools ${tool("billing_topup")}; sleep 30`);
   try {
-    check(await waitFor(/❯/), "interactive Claude Code started");
+    check(await waitFor(/❯/), `${how}: interactive Claude Code started`);
+    // The prompt shows before the MCP server is connected; a prompt sent earlier meets no billing tools.
+    await sleep(5_000);
     const spend = async (credits) => {
-      tmux("send-keys", "-t", "gbm-cc", "-l", `CALL mcp__geopera-billing__billing_topup {"credits":${credits}}`);
-      await sleep(300);
-      tmux("send-keys", "-t", "gbm-cc", "Enter");
+      tmux("send-keys", "-t", "gbm-cc", "-l", `CALL ${tool("billing_topup")} {"credits":${credits}}`);
+      await keys("Enter");
       return waitFor(/Confirm this charge/);
     };
     mark = lastId();
     const shown = await spend(25);
     const form = screen();
-    check(shown && /Buy 25 credits now/.test(form) && /Current balance \(credits\): \d+/.test(form), "the form shows the charge, the credits and the balance", form.split("\n").filter((l) => /requests your input|Confirm a charge|Credits:|Organization:|balance|Confirm this charge|Accept/.test(l)).join("\n"));
-    tmux("send-keys", "-t", "gbm-cc", "Space");
-    await sleep(300);
-    tmux("send-keys", "-t", "gbm-cc", "Down");
-    await sleep(300);
-    tmux("send-keys", "-t", "gbm-cc", "Enter");
+    check(shown && /Buy 25 credits now/.test(form) && /Current balance \(credits\): \d+/.test(form), `${how}: the form shows the charge, the credits and the balance`, form.split("\n").filter((l) => /requests your input|Confirm a charge|Credits:|Organization:|balance|Confirm this charge|Accept/.test(l)).join("\n"));
+    await keys("Space", "Down", "Enter"); // tick the box, move to Accept, accept
     await waitFor(/RESULT:/);
     await sleep(500);
     const yes = toolResults(mark).join("\n");
-    check(/"credits\\*":25.*succeeded/.test(yes), "ticked + Accept → charged once", yes.slice(0, 300));
+    check(/"credits\\*":25.*succeeded/.test(yes), `${how}: ticked + Accept → charged once`, yes.slice(0, 300));
 
     mark = lastId();
     await spend(40);
-    tmux("send-keys", "-t", "gbm-cc", "Down");
-    await sleep(300);
-    tmux("send-keys", "-t", "gbm-cc", "Right");
-    await sleep(300);
-    tmux("send-keys", "-t", "gbm-cc", "Enter");
+    await keys("Down", "Right", "Enter"); // to the buttons, Decline, press it
     await sleep(3_000);
     const no = toolResults(mark).join("\n");
-    check(/not confirmed \(declined\)\. Nothing was charged/.test(no), "Decline → nothing charged", no.slice(0, 300));
+    check(/not confirmed \(declined\)\. Nothing was charged/.test(no), `${how}: Decline → nothing charged`, no.slice(0, 300));
   } finally {
     spawnSync("tmux", ["kill-session", "-t", "gbm-cc"]);
   }
+}
+
+let hosted;
+try {
+  // 1. stdio, set up as in the README (node + the built CLI instead of the global command).
+  const add = claude(["mcp", "add", "geopera-billing", "--", process.execPath, CLI, "--sandbox", "--state-dir", join(home, "state")]);
+  check(add.status === 0, "stdio: claude mcp add", add.stdout + add.stderr);
+  const list = claude(["mcp", "list"]);
+  check(/geopera-billing: .*✔ Connected/.test(list.stdout), "stdio: claude mcp list → ✔ Connected", list.stdout.trim());
+  await exercise("geopera-billing", "stdio");
+  claude(["mcp", "remove", "geopera-billing", "-s", "local"]);
+
+  // 1'. Hosted mode: the server over Streamable HTTP, Claude Code with the README's bearer header.
+  hosted = spawn(process.execPath, [CLI, "--sandbox", "--transport", "http", "--host", "127.0.0.1", "--port", "0", "--state-dir", join(home, "state-http")], { stdio: ["ignore", "ignore", "pipe"] });
+  const url = await new Promise((resolve, reject) => {
+    createInterface({ input: hosted.stderr }).on("line", (l) => l.includes('"listening"') && resolve(JSON.parse(l).url));
+    hosted.once("exit", (code) => reject(new Error(`HTTP server exited (${code})`)));
+  });
+  const addHttp = claude(["mcp", "add", "--transport", "http", "geopera-billing-http", `${url}/mcp`, "--header", "Authorization: Bearer gpra_try_claude_code_0001"]);
+  check(addHttp.status === 0, "http: claude mcp add --transport http … --header Authorization", addHttp.stdout + addHttp.stderr);
+  const listHttp = claude(["mcp", "list"]);
+  check(/geopera-billing-http: .*✔ Connected/.test(listHttp.stdout), "http: claude mcp list → ✔ Connected", listHttp.stdout.trim());
+  await exercise("geopera-billing-http", "http");
 } finally {
+  hosted?.kill();
   model.kill();
   rmSync(home, { recursive: true, force: true });
 }
