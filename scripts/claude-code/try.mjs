@@ -1,7 +1,8 @@
 // Drives a real Claude Code (the `claude` CLI) against this server, offline, the way the README tells a
 // person to set it up, and checks what the person and the agent see:
 //   1. `claude mcp add … -- node dist/src/cli.js --sandbox`, then `claude mcp list` says ✔ Connected; the same
-//      again for hosted mode (`--transport http`, `claude mcp add --transport http … --header Authorization`);
+//      again for hosted mode (`--transport http`, `claude mcp add --transport http … --header Authorization`),
+//      and a read over the legacy SSE transport (`claude mcp add --transport sse …/sse`);
 //   2. `claude -p` calls billing_credits_balance: the agent gets the balance;
 //   3. `claude -p` calls billing_topup: nobody can answer the form, Claude Code cancels, nothing is charged;
 //   4. the interactive terminal UI (in tmux): billing_topup shows the confirmation form; ticking the box and
@@ -149,6 +150,15 @@ try {
   const listHttp = claude(["mcp", "list"]);
   check(/geopera-billing-http: .*✔ Connected/.test(listHttp.stdout), "http: claude mcp list → ✔ Connected", listHttp.stdout.trim());
   await exercise("geopera-billing-http", "http");
+
+  // 1''. The legacy HTTP+SSE transport on the same listener: connects and reads.
+  claude(["mcp", "add", "--transport", "sse", "geopera-billing-sse", `${url}/sse`, "--header", "Authorization: Bearer gpra_try_claude_code_0001"]);
+  const listSse = claude(["mcp", "list"]);
+  check(/geopera-billing-sse: .*✔ Connected/.test(listSse.stdout), "sse: claude mcp list → ✔ Connected", listSse.stdout.trim().split("\n").filter((l) => l.includes("-sse")).join("\n"));
+  const mark = lastId();
+  claude(["-p", "CALL mcp__geopera-billing-sse__billing_credits_balance {}", "--allowedTools", "mcp__geopera-billing-sse__billing_credits_balance"]);
+  const sseSeen = toolResults(mark).join("\n");
+  check(/balance_credits/.test(sseSeen), "sse: claude -p, billing_credits_balance → the agent gets the balance", sseSeen.slice(0, 300));
 } finally {
   hosted?.kill();
   model.kill();
