@@ -107,7 +107,8 @@ Options:
   --allowed-origins a,b       browser origins allowed over HTTP (default: loopback only)
   --public-url URL            base URL of the confirmation page in HTTP mode
   --max-sessions N            HTTP: open sessions at most, both transports (default 1000)
-  --max-sessions-per-address N  HTTP: open sessions per client address (default 32; over it: 429)
+  --max-sessions-per-address N  HTTP: open sessions per client address (default 32; over it, the
+                              address's stalest session idle for 60 s is closed, else 429)
   --trust-proxy               HTTP: take the client address from the last X-Forwarded-For hop
                               (only behind a reverse proxy that sets it)
   --session-idle S            HTTP: seconds before an idle session expires (default 1800)
