@@ -7,10 +7,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import type { ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/types.js";
-import { startSandboxApi, type SandboxApi, type RecordedRequest } from "../src/sandbox/index.js";
-import { startStdio as startStdioServer, textOf, linkOf, decideOnPage, tempDir, CLI, TEST_KEY, type StdioHarness, type StdioOptions } from "./helpers/stdio.js";
+import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
+import { startStdio as startStdioServer, textOf, linkOf, decideOnPage, opensLinkAndConfirms, tempDir, CLI, TEST_KEY, type StdioHarness, type StdioOptions } from "./helpers/stdio.js";
 import { startPostgres, type PgCluster } from "./helpers/postgres.js";
 import { until } from "./helpers/http.js";
+import { spendsAfter, chargesAfter } from "./helpers/spends.js";
 
 const STORE = process.env.GEOPERA_TEST_STORE === "postgres" ? "postgres" : "file";
 /** Suite titles name the store, so both runs read apart. */
@@ -64,10 +65,9 @@ async function auditVerify(stateDir: string, how: "file" | "store" = pg ? "store
   return spawnSync(process.execPath, [CLI, "audit", "verify", ...target], { encoding: "utf8" });
 }
 
-const SPENDS = new Set(["billing.topup", "billing.approvals.approve", "billing.run_monthly_for_org"]);
 /** Spend requests that reached the API since `mark`. */
-const spendsSince = (mark: number): RecordedRequest[] => api.requests.slice(mark).filter((r) => SPENDS.has(r.operationId));
-const chargesSince = (mark: number) => spendsSince(mark).filter((r) => r.charged);
+const spendsSince = (mark: number) => spendsAfter(api, mark);
+const chargesSince = (mark: number) => chargesAfter(api, mark);
 
 interface FormClient extends StdioHarness {
   asked: ElicitRequest["params"][];
@@ -344,12 +344,7 @@ describe("URL elicitation (VS Code): the client opens our page", () => {
       apiUrl: api.url,
       args: ["--confirm-via", "page"],
       capabilities: { elicitation: { form: {}, url: {} } },
-      onElicit: (req) => {
-        const url = (req.params as { url: string }).url;
-        opened.push(url);
-        setTimeout(() => void decideOnPage(url, "confirm"), 100);
-        return { action: "accept" };
-      },
+      onElicit: opensLinkAndConfirms(opened, 100),
     });
     try {
       const mark = api.requests.length;

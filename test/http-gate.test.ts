@@ -2,17 +2,17 @@
 // confirmation is bound to; the confirmation page is served by the same listener.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import type { ElicitRequest } from "@modelcontextprotocol/sdk/types.js";
-import { startSandboxApi, type SandboxApi, type RecordedRequest } from "../src/sandbox/index.js";
+import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { startHttpServer, connectStreamable, connectSse, type HttpServerProcess } from "./helpers/http.js";
-import { decideOnPage, textOf } from "./helpers/stdio.js";
+import { decideOnPage, opensLinkAndConfirms, textOf } from "./helpers/stdio.js";
+import { spendsAfter } from "./helpers/spends.js";
 
 const KEY_A = "gpra_tenant_a_123456";
 const KEY_B = "gpra_tenant_b_654321";
-const SPENDS = new Set(["billing.topup", "billing.approvals.approve", "billing.run_monthly_for_org"]);
 
 let api: SandboxApi;
 let srv: HttpServerProcess;
-const spendsSince = (mark: number): RecordedRequest[] => api.requests.slice(mark).filter((r) => SPENDS.has(r.operationId));
+const spendsSince = (mark: number) => spendsAfter(api, mark);
 
 beforeAll(async () => {
   api = await startSandboxApi();
@@ -80,12 +80,7 @@ describe("spend gate over HTTP", () => {
     const opened: string[] = [];
     const { client } = await connectStreamable(srv.url, KEY_A, {
       capabilities: { elicitation: { url: {} } },
-      onElicit: (req) => {
-        const url = (req.params as { url: string }).url;
-        opened.push(url);
-        setTimeout(() => void decideOnPage(url, "confirm"), 50);
-        return { action: "accept" };
-      },
+      onElicit: opensLinkAndConfirms(opened, 50),
     });
     try {
       const mark = api.requests.length;

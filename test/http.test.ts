@@ -13,12 +13,12 @@ import { serveHttp, type HttpHandle } from "../src/transport/http.js";
 import { createLogger } from "../src/log.js";
 import { startHttpServer, connectStreamable, connectSse, raw, mcpHeaders, INITIALIZE, until, within, type HttpServerProcess } from "./helpers/http.js";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { textOf } from "./helpers/stdio.js";
 
 const KEY_A = "gpra_tenant_a_123456";
 const KEY_B = "gpra_tenant_b_654321";
 const BALANCE = "billing.credits.balance";
 
-const textOf = (result: unknown) => ((result as { content: { type: string; text?: string }[] }).content[0]?.text ?? "");
 
 describe("HTTP transport (spawned server, sandbox API)", () => {
   let api: SandboxApi;
@@ -41,26 +41,17 @@ describe("HTTP transport (spawned server, sandbox API)", () => {
     expect(api.requests.length).toBe(before);
   });
 
-  it("lists tools and reads the balance over Streamable HTTP, forwarding the session's own key", async () => {
-    const { client } = await connectStreamable(srv.url, KEY_A);
+  it.each([
+    ["Streamable HTTP", connectStreamable, KEY_A],
+    ["legacy SSE", connectSse, KEY_B],
+  ] as const)("lists tools and reads the balance over %s, forwarding the session's own key", async (_name, connect, key) => {
+    const { client } = await connect(srv.url, key);
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).toContain("billing_credits_balance");
     const before = api.requests.length;
     const result = await client.callTool({ name: "billing_credits_balance", arguments: {} });
     expect(result.isError).toBeFalsy();
-    const upstream = api.requests.slice(before);
-    expect(upstream.map((r) => [r.operationId, r.authorization])).toEqual([[BALANCE, `Bearer ${KEY_A}`]]);
-    await client.close();
-  });
-
-  it("lists tools and reads the balance over legacy SSE, forwarding the session's own key", async () => {
-    const { client } = await connectSse(srv.url, KEY_B);
-    const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toContain("billing_credits_balance");
-    const before = api.requests.length;
-    const result = await client.callTool({ name: "billing_credits_balance", arguments: {} });
-    expect(result.isError).toBeFalsy();
-    expect(api.requests.slice(before).map((r) => [r.operationId, r.authorization])).toEqual([[BALANCE, `Bearer ${KEY_B}`]]);
+    expect(api.requests.slice(before).map((r) => [r.operationId, r.authorization])).toEqual([[BALANCE, `Bearer ${key}`]]);
     await client.close();
   });
 

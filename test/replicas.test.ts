@@ -6,13 +6,13 @@ import { spawnSync } from "node:child_process";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, type ClientCapabilities, type ElicitRequest, type ElicitResult } from "@modelcontextprotocol/sdk/types.js";
-import { startSandboxApi, type SandboxApi, type RecordedRequest } from "../src/sandbox/index.js";
-import { startPostgres, startReplica, CLI, type PgCluster, type Replica } from "./helpers/postgres.js";
-import { decideOnPage, textOf } from "./helpers/stdio.js";
+import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
+import { startPostgres, startReplica, type PgCluster, type Replica } from "./helpers/postgres.js";
+import { CLI, decideOnPage, textOf } from "./helpers/stdio.js";
 import { until } from "./helpers/http.js";
+import { spendsAfter, chargesAfter } from "./helpers/spends.js";
 
 const PG = process.env.GEOPERA_TEST_STORE === "postgres";
-const SPENDS = new Set(["billing.topup", "billing.approvals.approve", "billing.run_monthly_for_org"]);
 const key = (name: string) => `gpra_replica_${name}_0123456789`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,8 +23,8 @@ describe.skipIf(!PG)("two replicas on one PostgreSQL", () => {
   let a: Replica;
   let b: Replica;
   const clients: Client[] = [];
-  const spendsSince = (mark: number): RecordedRequest[] => api.requests.slice(mark).filter((r) => SPENDS.has(r.operationId));
-  const chargesSince = (mark: number) => spendsSince(mark).filter((r) => r.charged);
+  const spendsSince = (mark: number) => spendsAfter(api, mark);
+  const chargesSince = (mark: number) => chargesAfter(api, mark);
   const replicaArgs = ["--confirm-wait", "2", "--max-credits-per-day", "150"];
 
   beforeAll(async () => {

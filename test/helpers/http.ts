@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import { CLI } from "./stdio.js";
 import { ElicitRequestSchema, type ClientCapabilities, type ElicitRequest, type ElicitResult } from "@modelcontextprotocol/sdk/types.js";
 
-export const CLI = join(import.meta.dirname, "..", "..", "dist", "src", "cli.js");
 
 export interface HttpServerProcess {
   url: string;
@@ -30,15 +30,26 @@ export async function startHttpServer(opts: { apiUrl: string; args?: string[]; e
     env: { PATH: process.env.PATH ?? "", GEOPERA_API_URL: opts.apiUrl, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  return whenListening(proc, "server", 10_000);
+}
+
+/**
+ * Wraps a spawned HTTP-mode server once its "listening" log line names its URL: stderr (and stdout, when
+ * piped) collected, its exit, a stop(). Only complete lines are parsed; a chunk may end mid-line.
+ */
+export async function whenListening(proc: ChildProcess, what: string, timeoutMs: number): Promise<HttpServerProcess> {
   let err = "";
   let out = "";
-  proc.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  proc.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not report listening:\n${err}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not report listening:\n${err}`)), timeoutMs);
+    let read = 0; // stderr before this offset has been looked at, line by line
     proc.stderr!.on("data", (d: Buffer) => {
       err += d.toString();
-      for (const line of err.split("\n")) {
+      for (let nl = err.indexOf("\n", read); nl >= 0; nl = err.indexOf("\n", read)) {
+        const line = err.slice(read, nl);
+        read = nl + 1;
         if (!line.startsWith("{")) continue;
         const entry = JSON.parse(line) as { msg?: string; url?: string };
         if (entry.msg === "listening" && entry.url) {
@@ -49,7 +60,7 @@ export async function startHttpServer(opts: { apiUrl: string; args?: string[]; e
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${err}`));
+      reject(new Error(`${what} exited with ${code} before listening:\n${err}`));
     });
   });
   return {

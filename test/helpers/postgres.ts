@@ -2,12 +2,14 @@
 // port only (socket in the temp dir), trust auth for local connections, stopped and deleted afterwards.
 // initdb refuses to run as root, so as root the cluster is created and run as the unprivileged user
 // `postgres` (created with useradd if missing). Also spawns replicas of the built server in HTTP mode.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import pg from "pg";
+import { whenListening, type HttpServerProcess } from "./http.js";
+import { CLI } from "./stdio.js";
 
 export const PG_MISSING =
   "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found on PATH or under /usr/lib/postgresql/*/bin. " +
@@ -148,17 +150,8 @@ export async function startPostgres(opts: PgOptions = {}): Promise<PgCluster> {
 
 // ── Replicas: the built server in HTTP mode ─────────────────────────────────────────────────────────
 
-export const CLI = join(import.meta.dirname, "..", "..", "dist", "src", "cli.js");
-
-export interface Replica {
-  url: string;
-  port: number;
-  proc: ChildProcess;
-  stderr(): string;
-  /** Resolves with the exit code (or null after a signal) once the process has exited. */
-  exited: Promise<number | null>;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
+/** A replica: an HTTP-mode server process (stdout not collected). */
+export type Replica = HttpServerProcess;
 
 /**
  * Spawns `node dist/src/cli.js --transport http` on a free loopback port with --public-url set to that
@@ -173,38 +166,5 @@ export async function startReplica(opts: { apiUrl: string; store: string; args?:
     [CLI, "--transport", "http", "--port", String(port), "--public-url", self, "--store", opts.store, "--state-dir", stateDir, ...(opts.args ?? [])],
     { env: { PATH: process.env.PATH ?? "", GEOPERA_API_URL: opts.apiUrl }, stdio: ["ignore", "ignore", "pipe"] },
   );
-  let err = "";
-  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`replica did not report listening:\n${err}`)), 20_000);
-    let found = false;
-    proc.stderr!.on("data", (d: Buffer) => {
-      err += d.toString();
-      if (found) return;
-      for (const line of err.split("\n")) {
-        if (!line.startsWith("{") || !line.endsWith("}")) continue;
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg === "listening" && entry.url) {
-          found = true;
-          clearTimeout(timer);
-          resolve(entry.url);
-        }
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`replica exited with ${code} before listening:\n${err}`));
-    });
-  });
-  return {
-    url,
-    port: Number(new URL(url).port),
-    proc,
-    stderr: () => err,
-    exited,
-    async stop(signal = "SIGTERM") {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
-    },
-  };
+  return whenListening(proc, "replica", 20_000);
 }

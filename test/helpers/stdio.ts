@@ -76,3 +76,16 @@ export async function decideOnPage(link: string, decision: "confirm" | "decline"
     body: new URLSearchParams({ token, decision }).toString(),
   });
 }
+
+/**
+ * A URL-mode elicitation answered as VS Code does: the client accepts (it opened the link), and the person
+ * confirms on the page `delayMs` later. Each link is recorded in `opened`.
+ */
+export function opensLinkAndConfirms(opened: string[], delayMs: number): (req: ElicitRequest) => ElicitResult {
+  return (req) => {
+    const url = (req.params as { url: string }).url;
+    opened.push(url);
+    setTimeout(() => void decideOnPage(url, "confirm"), delayMs);
+    return { action: "accept" };
+  };
+}
