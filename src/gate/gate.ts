@@ -219,7 +219,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       if (state === "confirmed") {
         const mine = await store.consumeConfirmation(digest);
         if (mine) return send(record, args, env, digest, facts.credits, "url", open);
-        return toolError(`This confirmation was already used by another call. ${NOTHING_CHARGED} by this call.`);
+        return toolError(`This confirmation was already used by another call. Nothing was charged by this call.`);
       }
       if (state === "pending") {
         return toolError(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`);

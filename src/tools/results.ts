@@ -229,8 +229,7 @@ async function jsonResult(res: UpstreamResponse, limits: ShapeLimits): Promise<C
     throw new MalformedAnswer(`the API answered with malformed JSON (${why})`, "bad_json", res.statusCode);
   }
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-    const { text, structured } = objectAnswer(value as Record<string, unknown>, limits);
-    return { content: [{ type: "text", text }], structuredContent: structured, _meta: { [META_STATUS]: res.statusCode } };
+    return objectResult(value as Record<string, unknown>, limits, res.statusCode);
   }
   return {
     content: [{ type: "text", text: redact(JSON.stringify(value), limits.secrets) }],
@@ -301,8 +300,7 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
   take(pending + decoder.end(), true);
 
   if (record.singleRecord && total === 1 && rows[0] && typeof rows[0] === "object" && !Array.isArray(rows[0])) {
-    const { text, structured } = objectAnswer(rows[0] as Record<string, unknown>, limits);
-    return { content: [{ type: "text", text }], structuredContent: structured, _meta: { [META_STATUS]: status } };
+    return objectResult(rows[0] as Record<string, unknown>, limits, status);
   }
 
   const truncated = total > rows.length;
@@ -336,7 +334,8 @@ function bytesText(n: number): string {
 
 async function fileResult(record: ToolRecord, res: UpstreamResponse, type: string, limits: ShapeLimits): Promise<CallToolResult> {
   const status = res.statusCode;
-  const declared = /^\d+$/.test(header(res, "content-length")) ? Number(header(res, "content-length")) : undefined;
+  const length = header(res, "content-length");
+  const declared = /^\d+$/.test(length) ? Number(length) : undefined;
   const disposition = header(res, "content-disposition");
   const filename = /filename="?([^";]+)"?/i.exec(disposition)?.[1];
   const what = `${type}${filename ? `, ${filename}` : ""}`;
@@ -399,12 +398,13 @@ function redactDeep(value: Record<string, unknown>, limits: ShapeLimits): Record
   return clean === json && survivesJson(value) ? value : (JSON.parse(clean) as Record<string, unknown>);
 }
 
-/** The text and structuredContent of one JSON object answer, from a single serialisation. */
-function objectAnswer(value: Record<string, unknown>, limits: ShapeLimits): { text: string; structured: Record<string, unknown> } {
+/** One JSON object answer as text and structuredContent, from a single serialisation. */
+function objectResult(value: Record<string, unknown>, limits: ShapeLimits, status: number): CallToolResult {
   const json = JSON.stringify(value);
   const text = redact(json, limits.secrets);
   // Redacted once: the structured copy is the same JSON, so it needs a new object only when the text changed.
-  return { text, structured: text === json && survivesJson(value) ? value : (JSON.parse(text) as Record<string, unknown>) };
+  const structured = text === json && survivesJson(value) ? value : (JSON.parse(text) as Record<string, unknown>);
+  return { content: [{ type: "text", text }], structuredContent: structured, _meta: { [META_STATUS]: status } };
 }
 
 /** Shapes one upstream answer. Throws MalformedAnswer when the answer cannot be trusted as complete. */
