@@ -5,15 +5,15 @@
 // on one directory: use PostgreSQL for replicas.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ConfirmationStore, type Confirmation as Live } from "../gate/confirmations.js";
+import { ConfirmationStore } from "../gate/confirmations.js";
 import { SpendJournal } from "../gate/journal.js";
 import { AuditLog, verifyAuditFile } from "../gate/audit.js";
 import { capViolation } from "../gate/caps.js";
 import type { Clock } from "../gate/clock.js";
-import { startOfUtcDay, type AuditEvent, type Caps, type Confirmation, type GateStore, type NewConfirmation, type NewSpend, type Reservation, type SpendEntry, type VerifyResult } from "./types.js";
+import { startOfUtcDay, type AuditEvent, type Caps, type GateStore, type NewConfirmation, type NewSpend, type Reservation, type VerifyResult } from "./types.js";
 
-const snap = (c: Live | undefined): Confirmation | undefined => (c ? { ...c } : undefined);
-const copy = (e: SpendEntry | undefined): SpendEntry | undefined => (e ? { ...e } : undefined);
+/** A copy for the caller: the in-memory records stay the store's own. */
+const copyOf = <T extends object>(x: T | undefined): T | undefined => (x ? { ...x } : undefined);
 
 export class FileStore implements GateStore {
   readonly where: string;
@@ -41,7 +41,7 @@ export class FileStore implements GateStore {
   }
 
   async getConfirmation(id: string) {
-    return snap(this.confirmations.get(id));
+    return copyOf(this.confirmations.get(id));
   }
 
   async decideConfirmation(id: string, token: string, yes: boolean) {
@@ -49,7 +49,7 @@ export class FileStore implements GateStore {
   }
 
   async consumeConfirmation(digest: string) {
-    return snap(this.confirmations.consume(digest));
+    return copyOf(this.confirmations.consume(digest));
   }
 
   waitForDecision(id: string, waitMs: number, signal?: AbortSignal) {
@@ -57,7 +57,7 @@ export class FileStore implements GateStore {
   }
 
   async unsettledSpend(digest: string) {
-    return copy(this.journal.unsettled(digest));
+    return copyOf(this.journal.unsettled(digest));
   }
 
   async reserveSpend(spend: NewSpend, caps: Caps): Promise<Reservation> {
@@ -70,7 +70,7 @@ export class FileStore implements GateStore {
   }
 
   async claimResend(key: string) {
-    return copy(this.journal.claimResend(key));
+    return copyOf(this.journal.claimResend(key));
   }
 
   async recordAnswer(key: string, status: number) {

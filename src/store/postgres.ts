@@ -15,6 +15,7 @@
 // Times that decide something (expiry, the UTC day of a cap) are the database's, one clock for all.
 import pg from "pg";
 import { randomBytes } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "../log.js";
 import { ChainCheck } from "../gate/audit.js";
 import { redact } from "../redact.js";
@@ -270,15 +271,8 @@ export class PostgresStore implements GateStore {
       if (state && state !== "pending") return state;
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted) return "pending";
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(pollMs, left));
-        function done() {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", done);
-          resolve();
-        }
-        signal?.addEventListener("abort", done, { once: true });
-      });
+      // An abort ends the pause early (the rejection is the abort itself); the loop then answers "pending".
+      await delay(Math.min(pollMs, left), undefined, { signal }).catch(() => {});
     }
   }
 

@@ -108,6 +108,10 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     sendRpcError(res, status, code, message, headers, id);
   };
 
+  /** New sessions and new requests while draining: 503, and come back to another replica or later. */
+  const refuseDraining = (req: IncomingMessage, res: ServerResponse, id: string | number | null = null) =>
+    refuse(req, res, 503, RPC.serverError, "Server is shutting down", "draining", { Connection: "close", "Retry-After": "5" }, id);
+
   /**
    * Admits a new session (either kind) or writes the refusal: 503 while draining or with every slot
    * taken, 429 when this remote address holds its share and none of its sessions is stale enough to close
@@ -115,7 +119,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
    */
   const admitSession = (req: IncomingMessage, res: ServerResponse, id: string | number | null = null): Reservation | undefined => {
     if (draining) {
-      refuse(req, res, 503, RPC.serverError, "Server is shutting down", "draining", { Connection: "close", "Retry-After": "5" }, id);
+      refuseDraining(req, res, id);
       return undefined;
     }
     const address = remoteAddressOf(req, trustProxy);
@@ -190,7 +194,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
    */
   const forward = async (req: IncomingMessage, res: ServerResponse, session: Session, body: unknown, handle: () => Promise<void>) => {
     if (draining && carriesRequest(body)) {
-      refuse(req, res, 503, RPC.serverError, "Server is shutting down", "draining", { Connection: "close", "Retry-After": "5" });
+      refuseDraining(req, res);
       return;
     }
     const admission = session.calls.admit(body);
