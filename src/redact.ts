@@ -1,6 +1,11 @@
-// Secrets never leave the process: every string that may reach a log, an error, a tool result or the
-// audit file passes through here. Known secrets are replaced verbatim; anything shaped like a Geopera
+// Secrets never leave the process: every value that may reach a log, an error, a tool result, the journal
+// or the audit passes through here. Known secrets are replaced verbatim; anything shaped like a Geopera
 // credential or a bearer header is replaced too, in case the API echoes one we were never told about.
+//
+// Redaction works on VALUES, never on serialised JSON: `redactValue` walks a value and redacts each
+// string (and each object key) on its own, and only then is the result serialised. A pattern run over
+// JSON text can swallow an escape character (`Bearer \"x` → `Bearer [REDACTED]` eats the backslash) and
+// leave text that is no longer JSON; a pattern run over a plain string can only change that string.
 const CREDENTIAL = /\b(gpra|gpst)_[A-Za-z0-9_\-.]+/g;
 const BEARER = /(Bearer\s+)[^\s"',;]+/gi;
 /**
@@ -9,9 +14,66 @@ const BEARER = /(Bearer\s+)[^\s"',;]+/gi;
  */
 const MAYBE = /gp(?:ra|st)_|bearer/i;
 
+export const REDACTED = "[REDACTED]";
+
+/** One plain string (a message, a log text, a single value) with secrets replaced. Not for JSON text: use redactValue. */
 export function redact(text: string, secrets: readonly string[] = []): string {
   let out = text;
-  for (const s of secrets) if (s && out.includes(s)) out = out.split(s).join("[REDACTED]");
+  for (const s of secrets) if (s && out.includes(s)) out = out.split(s).join(REDACTED);
   if (!MAYBE.test(out)) return out;
-  return out.replace(CREDENTIAL, "[REDACTED]").replace(BEARER, "$1[REDACTED]");
+  return out.replace(CREDENTIAL, REDACTED).replace(BEARER, `$1${REDACTED}`);
+}
+
+/** Whether redaction would change this string at all (the fast path of redactValue). */
+function needsRedaction(s: string, secrets: readonly string[]): boolean {
+  if (MAYBE.test(s)) return true;
+  for (const x of secrets) if (x && s.includes(x)) return true;
+  return false;
+}
+
+/** Defines an own property even for the key "__proto__" (plain assignment would set the prototype). */
+function put(out: Record<string, unknown>, key: string, v: unknown): void {
+  if (key === "__proto__") Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+  else out[key] = v;
+}
+
+/**
+ * The value with every string in it — nested values and object keys alike — redacted, as a value to be
+ * serialised afterwards. Returns the very same value (no copy) when nothing in it needs redaction;
+ * otherwise copies only along the paths that change. Non-JSON leaves (undefined, functions) are kept.
+ */
+export function redactValue<T>(value: T, secrets: readonly string[] = []): T {
+  if (typeof value === "string") return (needsRedaction(value, secrets) ? redact(value, secrets) : value) as T;
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i] as unknown;
+      const r = redactValue(v, secrets);
+      if (r !== v && !out) out = value.slice(0, i);
+      if (out) out.push(r);
+    }
+    return (out ?? value) as T;
+  }
+  if (value instanceof Date || ArrayBuffer.isView(value)) return value;
+  const src = value as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  const keys = Object.keys(src);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = src[k];
+    const rk = needsRedaction(k, secrets) ? redact(k, secrets) : k;
+    const rv = redactValue(v, secrets);
+    if ((rk !== k || rv !== v) && !out) {
+      out = {};
+      for (let j = 0; j < i; j++) put(out, keys[j]!, src[keys[j]!]);
+    }
+    if (out) put(out, rk, rv);
+  }
+  return (out ?? value) as T;
+}
+
+/** JSON text of the redacted value: the only way redacted JSON is made. */
+export function redactedJson(value: unknown, secrets: readonly string[] = []): string {
+  return JSON.stringify(redactValue(value, secrets));
 }
