@@ -12,8 +12,8 @@ export const NEWLINE_MARK = "⏎";
 export const OPEN_QUOTE = "“";
 export const CLOSE_QUOTE = "”";
 
-/** Line and paragraph breaks of every kind (CR LF counts as one). */
-const LINE_BREAK = /^(?:\r\n|[\n\r\v\f\u0085\u2028\u2029])$/;
+/** Line and paragraph breaks of every kind (a CR LF pair is shown as one, see pieces). */
+const LINE_BREAK = /^[\n\r\v\f\u0085\u2028\u2029]$/;
 /**
  * Characters a person cannot see or that change how the text around them is shown: controls (Cc),
  * format characters (Cf: bidi embeddings, overrides and isolates U+202A-202E and U+2066-2069, marks
