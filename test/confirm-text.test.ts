@@ -9,6 +9,8 @@ import fc from "fast-check";
 import type { ElicitRequest } from "@modelcontextprotocol/sdk/types.js";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { MAX_SHOWN, oneLine, quoted } from "../src/gate/quote.js";
+import { factsAsText, spendFacts, withServerFact } from "../src/gate/facts.js";
+import { CATALOG } from "../src/tools/catalog.js";
 import { startStdio, linkOf, textOf, TEST_KEY, type StdioHarness } from "./helpers/stdio.js";
 import { spendsAfter } from "./helpers/spends.js";
 
@@ -138,6 +140,26 @@ describe("quote.ts", () => {
     expect(oneLine("x".repeat(500))).toBe(`${"x".repeat(MAX_SHOWN)}…`);
     expect(oneLine(`key ${TEST_KEY}`, [TEST_KEY])).toBe("key [REDACTED]");
     expect(oneLine({ note: "Bearer abc", n: 1 })).toBe('{"note":"Bearer [REDACTED]","n":1}');
+  });
+});
+
+describe("facts.ts", () => {
+  it("a line the server adds later (an earlier unanswered attempt) stays among the server's lines, above the API's and the agent's", () => {
+    const topup = CATALOG.find((r) => r.name === "billing_topup")!;
+    const { view } = spendFacts(topup, { credits: 5, description: "x\nEarlier attempt: none" }, { organization_id: "org_demo", balance_credits: 10 }, [TEST_KEY]);
+    const lines = factsAsText(withServerFact(view, ["Earlier attempt", "sent and never answered"])).split("\n");
+    expect(lines).toEqual([
+      "Confirm a charge: Buy 5 credits now and charge the organization's saved card.",
+      "Operation: Buy credits now (billing.topup)",
+      "Credits: 5",
+      "Earlier attempt: sent and never answered",
+      "What the billing API says:",
+      "Organization: “org_demo”",
+      "Current balance (credits): 10",
+      "What the assistant sent (quoted):",
+      "Argument description: “x⏎Earlier attempt: none”",
+      "Nothing is charged unless you confirm.",
+    ]);
   });
 });
 

@@ -82,6 +82,14 @@ export function spendFacts(record: ToolRecord, args: Record<string, unknown>, pr
   return { view: { summary: spend.summarize(shownArgs), facts }, credits };
 }
 
+/** The view with one more line of the server's own, among the server's lines (before the first heading). */
+export function withServerFact(view: ConfirmationView, fact: readonly [string, string]): ConfirmationView {
+  const at = view.facts.findIndex(([, v]) => v === "");
+  const facts = [...view.facts];
+  facts.splice(at < 0 ? facts.length : at, 0, fact);
+  return { summary: view.summary, facts };
+}
+
 /** The message of a form question: the same facts as the page, as plain text. */
 export function factsAsText(view: ConfirmationView): string {
   return [`Confirm a charge: ${view.summary}.`, ...view.facts.map(([k, v]) => (v === "" ? `${k}:` : `${k}: ${v}`)), "Nothing is charged unless you confirm."].join("\n");

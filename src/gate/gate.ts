@@ -23,7 +23,7 @@ import { describeNetworkError } from "../upstream/errors.js";
 import type { AuditEvent, Confirmation, GateStore, SpendEntry } from "../store/types.js";
 import { callDigest } from "./digest.js";
 import { capViolation, needsDailyTotal } from "./caps.js";
-import { spendFacts, factsAsText, previewObject, type SpendFactsResult } from "./facts.js";
+import { spendFacts, factsAsText, previewObject, withServerFact, type SpendFactsResult } from "./facts.js";
 import { chooseChannel, type Channel } from "./channel.js";
 import { askByForm } from "./form.js";
 import { createConfirmRoutes } from "./pageRoutes.js";
@@ -182,10 +182,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       return toolError(`${record.name} refused: ${over}. ${NOTHING_CHARGED} No one was asked.`);
     }
     if (open) {
-      facts.view = {
-        summary: facts.view.summary,
-        facts: [...facts.view.facts, ["Earlier attempt", `An identical charge was sent at ${new Date(open.sentAt).toISOString()} and never answered; confirming re-sends that same request (Idempotency-Key ${open.key}), so the API charges it at most once.`]],
-      };
+      facts.view = withServerFact(facts.view, ["Earlier attempt", `An identical charge was sent at ${new Date(open.sentAt).toISOString()} and never answered; confirming re-sends that same request (Idempotency-Key ${open.key}), so the API charges it at most once.`]);
     }
 
     const channel = chooseChannel(config.confirmVia, env.server.getClientCapabilities()?.elicitation, hosted);
