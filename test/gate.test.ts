@@ -165,7 +165,7 @@ describe("form elicitation (Claude Code, Cursor, VS Code)", () => {
     const mark = api.requests.length;
     const r = await c.client.callTool({ name: "billing_run_monthly_for_org", arguments: { organization_id: "org_demo" } });
     expect(r.isError, textOf(r)).toBeFalsy();
-    expect(c.asked.at(-1)!.message).toContain("organization org_demo");
+    expect(c.asked.at(-1)!.message).toContain("organization “org_demo”");
     // The person sees what the API says the run will charge (nested in the status answer).
     expect(c.asked.at(-1)!.message).toMatch(/What the billing API says:\nEstimated charge \(AUD\): \d+/);
     expect(api.requests.slice(mark).map((q) => q.operationId)).toEqual(["billing.status.get", "billing.run_monthly_for_org"]);

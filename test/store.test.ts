@@ -156,6 +156,40 @@ describe.each((PG ? [fileKind, pgKind] : [fileKind]).map((k) => [k.name, k] as c
     expect(await a.waitForDecision(c3.id, 100)).toBe("pending");
   });
 
+  it("a 'no' through the client closes the call's open confirmation: no decision, no use, a waiter sees it", async () => {
+    const [a, b] = await kind.pair();
+    // By id: the pending question of a declined URL elicitation.
+    const q = question();
+    const { confirmation: c } = await a.openConfirmation(q);
+    const waiting = b.waitForDecision(c.id, 5_000);
+    expect(await b.closeConfirmation({ id: c.id })).toBe(1);
+    expect(await waiting).toBe("declined");
+    expect((await a.getConfirmation(c.id))?.state).toBe("declined");
+    expect(await a.decideConfirmation(c.id, c.token, true)).toBe("already-decided");
+    expect(await b.consumeConfirmation(q.digest)).toBeUndefined();
+    expect(await a.closeConfirmation({ id: c.id })).toBe(0); // closed once
+    expect((await b.openConfirmation(q)).confirmation.id).not.toBe(c.id); // the next call is a new question
+
+    // By digest: a form "no" closes this call's open questions (a confirmed one too), and no other call's.
+    const q2 = question();
+    const other = question();
+    const { confirmation: c2 } = await a.openConfirmation(q2);
+    const { confirmation: o } = await a.openConfirmation(other);
+    await b.decideConfirmation(c2.id, c2.token, true);
+    expect(await b.closeConfirmation({ digest: q2.digest })).toBe(1);
+    expect(await a.consumeConfirmation(q2.digest)).toBeUndefined();
+    expect((await a.getConfirmation(c2.id))?.state).toBe("declined");
+    expect((await a.getConfirmation(o.id))?.state).toBe("pending");
+
+    // A used confirmation stays used.
+    const q3 = question();
+    const { confirmation: c3 } = await a.openConfirmation(q3);
+    await a.decideConfirmation(c3.id, c3.token, true);
+    expect((await b.consumeConfirmation(q3.digest))?.id).toBe(c3.id);
+    expect(await a.closeConfirmation({ digest: q3.digest })).toBe(0);
+    expect((await a.getConfirmation(c3.id))?.state).toBe("used");
+  });
+
   it("the cap check and the journal row are one step: two 100-credit spends under a 150 cap → one", async () => {
     const [a, b] = await kind.pair();
     const caller = "fp_capcapcapcapcap1";

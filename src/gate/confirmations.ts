@@ -91,6 +91,20 @@ export class ConfirmationStore {
     return yes ? "confirmed" : "declined";
   }
 
+  /** A "no" given through the client: open confirmations (this one, or every one of this call) become declined. */
+  close(which: { id: string } | { digest: string }): number {
+    this.sweep(); // lapsed ones are expired first, and stay so
+    let closed = 0;
+    for (const c of this.byId.values()) {
+      const match = "id" in which ? c.id === which.id : c.digest === which.digest;
+      if (match && (c.state === "pending" || c.state === "confirmed")) {
+        this.settle(c, "declined");
+        closed++;
+      }
+    }
+    return closed;
+  }
+
   /**
    * Takes the confirmed, unexpired confirmation for this exact call and marks it used, with no await
    * between the check and the mark: of any number of concurrent callers, exactly one gets it.

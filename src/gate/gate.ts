@@ -23,7 +23,7 @@ import { describeNetworkError } from "../upstream/errors.js";
 import type { AuditEvent, Confirmation, GateStore, SpendEntry } from "../store/types.js";
 import { callDigest } from "./digest.js";
 import { capViolation, needsDailyTotal } from "./caps.js";
-import { spendFacts, factsAsText, previewObject, type SpendFactsResult } from "./facts.js";
+import { spendFacts, factsAsText, previewObject, withServerFact, type SpendFactsResult } from "./facts.js";
 import { chooseChannel, type Channel } from "./channel.js";
 import { askByForm } from "./form.js";
 import { createConfirmRoutes } from "./pageRoutes.js";
@@ -144,7 +144,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
   /** Reads what the API says about the charge, so the person sees it. A failed read asks nothing. */
   async function gatherFacts(record: ToolRecord, args: Record<string, unknown>, env: CallEnv): Promise<SpendFactsResult | CallToolResult> {
     const preview = record.spend?.preview;
-    if (!preview) return spendFacts(record, args, undefined);
+    if (!preview) return spendFacts(record, args, undefined, [env.caller.credential]);
     const previewRecord = recordByOperation(preview.operationId)!;
     const result = await forward(deps, previewRecord, preview.body(args), env.caller, env.extra.signal);
     const obj = previewObject(result);
@@ -152,7 +152,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       const why = result.content.map((c) => (c.type === "text" ? c.text : "")).join(" ");
       return toolError(`${record.name} was not sent: the charge could not be shown to a person because ${previewRecord.name} failed. ${why} ${NOTHING_CHARGED}`);
     }
-    return spendFacts(record, args, obj);
+    return spendFacts(record, args, obj, [env.caller.credential]);
   }
 
   async function spend(record: ToolRecord, args: Record<string, unknown>, env: CallEnv): Promise<CallToolResult> {
@@ -182,10 +182,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       return toolError(`${record.name} refused: ${over}. ${NOTHING_CHARGED} No one was asked.`);
     }
     if (open) {
-      facts.view = {
-        summary: facts.view.summary,
-        facts: [...facts.view.facts, ["Earlier attempt", `An identical charge was sent at ${new Date(open.sentAt).toISOString()} and never answered; confirming re-sends that same request (Idempotency-Key ${open.key}), so the API charges it at most once.`]],
-      };
+      facts.view = withServerFact(facts.view, ["Earlier attempt", `An identical charge was sent at ${new Date(open.sentAt).toISOString()} and never answered; confirming re-sends that same request (Idempotency-Key ${open.key}), so the API charges it at most once.`]);
     }
 
     const channel = chooseChannel(config.confirmVia, env.server.getClientCapabilities()?.elicitation, hosted);
@@ -201,6 +198,8 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       await audit({ ...base, event: "asked", channel });
       const answer = await askByForm(env, factsAsText(facts.view), config.confirmWaitMs);
       if (answer !== "yes") {
+        // A person's "no" is final: a page confirmation of this exact call (another session's, on a shared store) is closed too.
+        if (answer === "no" || answer === "declined" || answer === "cancelled") await store.closeConfirmation({ digest });
         await audit({ ...base, event: answer === "timeout" ? "expired" : "declined", channel, detail: answer });
         return toolError(`${record.name} was not confirmed (${answer}). ${NOTHING_CHARGED} Ask the person before trying again.`);
       }
@@ -224,6 +223,8 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       if (state === "pending") {
         return toolError(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`);
       }
+      // A "no" is final: the page of a declined or cancelled elicitation confirms nothing afterwards.
+      if (state === "declined" || state === "cancelled") await store.closeConfirmation({ id: c.id });
       await audit({ ...base, event: state === "expired" ? "expired" : "declined", channel, detail: state });
       return toolError(`${record.name} was not confirmed (${state}). ${NOTHING_CHARGED}`);
     }

@@ -56,6 +56,10 @@ export class FileStore implements GateStore {
     return this.confirmations.waitForDecision(id, waitMs, signal);
   }
 
+  async closeConfirmation(which: { id: string } | { digest: string }) {
+    return this.confirmations.close(which);
+  }
+
   async unsettledSpend(digest: string) {
     return copyOf(this.journal.unsettled(digest));
   }

@@ -257,6 +257,16 @@ export class PostgresStore implements GateStore {
     return r.rows[0] ? toConfirmation(r.rows[0]) : undefined;
   }
 
+  async closeConfirmation(which: { id: string } | { digest: string }): Promise<number> {
+    // Guarded: only an open, unexpired row moves; a used, declined or lapsed one keeps its state.
+    const moved = await this.pool.query(
+      `UPDATE gate_confirmations SET state = 'declined', decided_at = now()
+       WHERE ${"id" in which ? "id" : "digest"} = $1 AND state IN ('pending', 'confirmed') AND expires_at > now()`,
+      ["id" in which ? which.id : which.digest],
+    );
+    return moved.rowCount ?? 0;
+  }
+
   /** Polls the row: the decision may be made on any replica's page. */
   async waitForDecision(id: string, waitMs: number, signal?: AbortSignal): Promise<ConfirmationState> {
     const deadline = Date.now() + waitMs;

@@ -102,6 +102,12 @@ export interface GateStore {
   consumeConfirmation(digest: string): Promise<Confirmation | undefined>;
   /** Resolves when the person decides or the confirmation lapses, or with "pending" after `waitMs` or on abort. */
   waitForDecision(id: string, waitMs: number, signal?: AbortSignal): Promise<ConfirmationState>;
+  /**
+   * A "no" given through the client (a declined or cancelled elicitation): the open (pending or
+   * confirmed, unexpired) confirmation — this one, or every one of this exact call — becomes "declined",
+   * so its page refuses it and nothing is released by it. Returns how many were closed.
+   */
+  closeConfirmation(which: { id: string } | { digest: string }): Promise<number>;
 
   // The idempotency journal.
   /** The spend of this exact call that is in flight or never got an answer, if any. */

@@ -2,6 +2,8 @@
 // and types follow the reference exactly; bounds and descriptions are ours, written for the model.
 import { z } from "zod";
 import type { ToolRecord } from "./record.js";
+// What the agent chose goes into the sentence the person reads as data: one line, ids quoted (src/gate/quote.ts).
+import { oneLine, quoted } from "../gate/quote.js";
 
 const approvalId = z.string().min(1).max(128).describe("Approval id (apr_…)");
 const organizationId = z.string().min(1).max(128).describe("Organization id (org_…)");
@@ -13,7 +15,6 @@ const listLimit = z.number().int().min(1).max(100).describe("Most items, 1-100")
 const approvalOutput = z.looseObject({ id: z.string(), status: z.string() });
 const setAutoTopupOutput = z.looseObject({ enabled: z.boolean() });
 
-const str = (v: unknown) => String(v);
 
 export const CATALOG: readonly ToolRecord[] = [
   {
@@ -167,7 +168,7 @@ export const CATALOG: readonly ToolRecord[] = [
     }),
     payload: "json",
     spend: {
-      summarize: (a) => `Buy ${str(a.credits)} credits now and charge the organization's saved card`,
+      summarize: (a) => `Buy ${oneLine(a.credits)} credits now and charge the organization's saved card`,
       credits: (a) => Number(a.credits),
       preview: { operationId: "billing.credits.balance", body: () => ({}) },
     },
@@ -182,7 +183,7 @@ export const CATALOG: readonly ToolRecord[] = [
     output: approvalOutput,
     payload: "json",
     spend: {
-      summarize: (a) => `Approve credit purchase ${str(a.approval_id)} and charge the organization's saved card`,
+      summarize: (a) => `Approve credit purchase ${quoted(a.approval_id)} and charge the organization's saved card`,
       preview: { operationId: "billing.approvals.get", body: (a) => ({ approval_id: a.approval_id }) },
       previewCredits: (p) => (typeof p.credits === "number" ? p.credits : undefined),
     },
@@ -196,7 +197,7 @@ export const CATALOG: readonly ToolRecord[] = [
     input: z.strictObject({ organization_id: organizationId }),
     payload: "ndjson",
     spend: {
-      summarize: (a) => `Run monthly billing for organization ${str(a.organization_id)} now and charge it`,
+      summarize: (a) => `Run monthly billing for organization ${quoted(a.organization_id)} now and charge it`,
       preview: { operationId: "billing.status.get", body: (a) => ({ organization_id: a.organization_id }) },
     },
   },
