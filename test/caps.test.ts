@@ -361,6 +361,23 @@ describe("the store's cap check counts the organization and the caller, atomical
     );
   }, 60_000);
 
+  it.skipIf(!PG)("a database of the version before keeps its journal on upgrade: its rows count for their caller, not for an organization", async () => {
+    const url = await pg!.createDatabase();
+    const before = await PostgresStore.open({ url, confirmTtlMs: 60_000, log });
+    await before.reserveSpend({ key: randomUUID(), digest: randomUUID(), tool: "billing_topup", operationId: "billing.topup", body: "{}", credits: 600, caller: "fp_old" }, {});
+    await before.close();
+    // Back to version 1, as a database last written by the previous release.
+    await pg!.query(url, "DROP INDEX gate_journal_organization_day; ALTER TABLE gate_journal DROP COLUMN organization; DELETE FROM schema_version WHERE version > 1");
+    const after = await PostgresStore.open({ url, confirmTtlMs: 60_000, log });
+    stops.push(() => after.close());
+    expect(await after.creditsToday("fp_old")).toBe(600);
+    expect(await after.organizationCreditsToday(ORG)).toBe(0);
+    const spend = (caller: string, credits: number) =>
+      after.reserveSpend({ key: randomUUID(), digest: randomUUID(), tool: "billing_topup", operationId: "billing.topup", body: "{}", credits, caller, organization: ORG }, { maxCreditsPerDay: CAP });
+    expect(await spend("fp_old", 500)).toMatchObject({ over: expect.stringMatching(/today's spending to 1100/) });
+    expect("entry" in (await spend("fp_new", 1000))).toBe(true);
+  });
+
   it("concurrent spends of different callers of one organization, on two handles, cannot pass the cap together", async () => {
     const [a, b] = await pair();
     const results = await Promise.all(
