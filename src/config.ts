@@ -119,7 +119,8 @@ Options:
   --confirm-wait S            seconds a confirmation form waits for the person (default 600)
   --confirm-ttl S             seconds a confirmation stays usable (default 600, at most 3600)
   --max-credits-per-call N    refuse spends above N credits (off by default)
-  --max-credits-per-day N     refuse spends that would pass N credits today (off by default)
+  --max-credits-per-day N     refuse spends that would pass N credits today (UTC), counted per caller
+                              and per organization (off by default)
   --state-dir DIR             journal and audit directory (default ~/.geopera-billing-mcp)
   --store URL                 where the gate keeps confirmations, journal, caps and audit:
                               file:<dir> (default: the state directory) or postgres://user@host/db

@@ -107,27 +107,46 @@ describe.skipIf(!PG)("two replicas on one PostgreSQL", () => {
     expect(chargesSince(mark)).toHaveLength(1);
   });
 
-  it("a daily cap reached through A refuses on B, nobody asked; concurrent spends on both cannot pass it together", async () => {
-    const credential = key("cap");
-    const askedA: string[] = [];
-    const askedB: string[] = [];
-    const onA = await formClient(a, credential, askedA);
-    const onB = await formClient(b, credential, askedB);
-    const mark = api.requests.length;
-    const first = await onA.callTool({ name: "billing_topup", arguments: { credits: 100 } });
-    expect(first.isError, textOf(first)).toBeFalsy();
-    const second = await onB.callTool({ name: "billing_topup", arguments: { credits: 60 } });
-    expect(textOf(second)).toMatch(/over this server's limit of 150 credits per day/);
-    expect(askedB).toHaveLength(0);
-    expect(chargesSince(mark)).toHaveLength(1);
+  it("a daily cap reached through A refuses on B, nobody asked, also for another credential of the organization; concurrent spends on both cannot pass it together", async () => {
+    // A database of its own: the cap counts per organization, and every sandbox token acts for org_demo,
+    // so the other tests' spends on the shared database would count here too.
+    const capDb = await pg.createDatabase();
+    const [ca, cb] = await Promise.all([0, 1].map(() => startReplica({ apiUrl: api.url, store: capDb, args: replicaArgs })));
+    try {
+      const credential = key("cap");
+      const askedA: string[] = [];
+      const askedB: string[] = [];
+      const onA = await formClient(ca!, credential, askedA);
+      const onB = await formClient(cb!, credential, askedB);
+      const mark = api.requests.length;
+      const first = await onA.callTool({ name: "billing_topup", arguments: { credits: 100 } });
+      expect(first.isError, textOf(first)).toBeFalsy();
+      const second = await onB.callTool({ name: "billing_topup", arguments: { credits: 60 } });
+      expect(textOf(second)).toMatch(/over this server's limit of 150 credits per day/);
+      expect(askedB).toHaveLength(0);
+      // A second key and a session token of the same organization: no fresh budget, on either replica.
+      const otherKey = await formClient(cb!, key("cap_second"));
+      const session = await formClient(ca!, "gpst_replica_cap_session_0123456789");
+      for (const other of [otherKey, session]) {
+        const r = await other.callTool({ name: "billing_topup", arguments: { credits: 60 } });
+        expect(textOf(r)).toMatch(/by organization org_demo to 160, over this server's limit of 150 credits per day[\s\S]*Nothing was charged/);
+      }
+      expect(chargesSince(mark)).toHaveLength(1);
 
-    const racer = key("cap_race");
-    const [x, y] = await Promise.all([formClient(a, racer), formClient(b, racer)]);
-    const mark2 = api.requests.length;
-    const both = await Promise.all([x.callTool({ name: "billing_topup", arguments: { credits: 100 } }), y.callTool({ name: "billing_topup", arguments: { credits: 100, description: "other call" } })]);
-    expect(both.filter((r) => !r.isError)).toHaveLength(1);
-    expect(textOf(both.find((r) => r.isError))).toMatch(/limit of 150 credits per day/);
-    expect(chargesSince(mark2)).toHaveLength(1);
+      // Two more credentials of the organization race on the two replicas with 50 credits left: each 40
+      // fits alone, both together do not; the organization lock lets exactly one through.
+      const [x, y] = await Promise.all([formClient(ca!, key("cap_race_x")), formClient(cb!, key("cap_race_y"))]);
+      const mark2 = api.requests.length;
+      const both = await Promise.all([x.callTool({ name: "billing_topup", arguments: { credits: 40 } }), y.callTool({ name: "billing_topup", arguments: { credits: 40, description: "other call" } })]);
+      expect(both.filter((r) => !r.isError)).toHaveLength(1);
+      expect(textOf(both.find((r) => r.isError))).toMatch(/by organization org_demo to 180, over this server's limit of 150 credits per day/);
+      expect(chargesSince(mark2)).toHaveLength(1);
+      const rows = await pg.query<{ organization: string | null; n: string; credits: number }>(capDb, "SELECT organization, count(*) AS n, sum(credits) AS credits FROM gate_journal GROUP BY organization");
+      expect(rows).toEqual([{ organization: "org_demo", n: "2", credits: 140 }]);
+    } finally {
+      await ca?.stop();
+      await cb?.stop();
+    }
   });
 
   it("a replica killed between journal and answer leaves a journal row the other replica reports, re-sending only with its key", async () => {

@@ -1,21 +1,40 @@
 // Operator caps on credits, off unless set. Checked before a person is asked and again, atomically with
-// the spend's journal row, just before it is sent (inside the store). The daily total is what this caller
-// sent since midnight UTC, in flight included, wherever it was sent from.
+// the spend's journal row, just before it is sent (inside the store).
+//  - The per-call cap: the credits of this one call.
+//  - The daily cap: what was sent since midnight UTC (in flight and in doubt included, spends the API
+//    refused not), counted twice, and both must stay within it: for this caller (credential fingerprint)
+//    and for the organization the spend is charged to (the one the API says the credential acts for; for
+//    a monthly run, its target). A second key or a rotated session token of the same organization is a
+//    new caller but the same organization, so it gets no fresh budget.
 import type { Caps } from "../store/types.js";
 
 export type { Caps };
 
+/** Today's total of the organization a spend is charged to. */
+export interface OrganizationToday {
+  id: string;
+  today: number;
+}
+
 /** Why this spend is over a cap, or undefined when it is within them (or moves no counted credits). */
-export function capViolation(caps: Caps, credits: number | undefined, creditsToday: number): string | undefined {
+export function capViolation(caps: Caps, credits: number | undefined, creditsToday: number, organization?: OrganizationToday): string | undefined {
   if (credits === undefined) return undefined;
   if (caps.maxCreditsPerCall !== undefined && credits > caps.maxCreditsPerCall) {
     return `${credits} credits is over this server's limit of ${caps.maxCreditsPerCall} credits per call`;
   }
-  if (caps.maxCreditsPerDay !== undefined && creditsToday + credits > caps.maxCreditsPerDay) {
-    return `${credits} more credits would bring today's spending to ${creditsToday + credits}, over this server's limit of ${caps.maxCreditsPerDay} credits per day (UTC)`;
+  const perDay = caps.maxCreditsPerDay;
+  if (perDay === undefined) return undefined;
+  if (organization && organization.today + credits > perDay) {
+    return (
+      `${credits} more credits would bring today's spending by organization ${organization.id} to ${organization.today + credits}, ` +
+      `over this server's limit of ${perDay} credits per day (UTC), which counts every credential of the organization together`
+    );
+  }
+  if (creditsToday + credits > perDay) {
+    return `${credits} more credits would bring today's spending to ${creditsToday + credits}, over this server's limit of ${perDay} credits per day (UTC)`;
   }
   return undefined;
 }
 
-/** Whether the daily total is needed at all (spares a query when no daily cap is set). */
+/** Whether the daily totals (and so the organization) are needed at all: a daily cap is set and the spend moves counted credits. */
 export const needsDailyTotal = (caps: Caps, credits: number | undefined) => credits !== undefined && caps.maxCreditsPerDay !== undefined;

@@ -24,6 +24,7 @@ import type { AuditEvent, Confirmation, GateStore, SpendEntry } from "../store/t
 import { callDigest } from "./digest.js";
 import { capViolation, needsDailyTotal } from "./caps.js";
 import { spendFacts, factsAsText, previewObject, withServerFact, type SpendFactsResult } from "./facts.js";
+import { chargedOrganization } from "./organization.js";
 import { chooseChannel, type Channel } from "./channel.js";
 import { askByForm } from "./form.js";
 import { createConfirmRoutes } from "./pageRoutes.js";
@@ -72,8 +73,16 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
   const minutes = Math.round(config.confirmTtlMs / 60_000) || 1;
   const busy = (tool: string, key: string) => toolError(`An identical ${tool} call is being sent right now or is still unsettled (key ${key}). Nothing more was sent.`);
 
-  /** Sends a confirmed spend: journal first (with the last cap check), then the same key and bytes on every retry. */
-  async function send(record: ToolRecord, args: Record<string, unknown>, env: CallEnv, digest: string, credits: number | undefined, channel: Channel, resume?: SpendEntry): Promise<CallToolResult> {
+  /** With a daily cap, a spend whose organization is unknown is refused: its budget cannot be counted. */
+  const unknownOrganization = (tool: string, why: string) =>
+    `${tool} refused: this server's limit of ${caps.maxCreditsPerDay} credits per day (UTC) counts per organization, and the organization this credential acts for could not be learned (${why})`;
+
+  /**
+   * Sends a confirmed spend: journal first (with the last cap check), then the same key and bytes on every
+   * retry. `organization` is the one the gate learned before asking; a page confirmation used by a later
+   * call learns it afresh here.
+   */
+  async function send(record: ToolRecord, args: Record<string, unknown>, env: CallEnv, digest: string, credits: number | undefined, channel: Channel, resume?: SpendEntry, organization?: string): Promise<CallToolResult> {
     const caller = env.caller;
     const base: Base = { tool: record.name, digest, caller: caller.fingerprint, args };
     let entry: SpendEntry;
@@ -82,7 +91,19 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       if (!claimed) return busy(record.name, resume.key);
       entry = claimed;
     } else {
-      const r = await store.reserveSpend({ key: randomUUID(), digest, tool: record.name, operationId: record.operationId, body: JSON.stringify(args), credits, caller: caller.fingerprint }, caps);
+      if (organization === undefined) {
+        const daily = needsDailyTotal(caps, credits);
+        const org = await chargedOrganization(deps, record, args, caller, { read: daily, signal: env.extra.signal });
+        if ("id" in org) organization = org.id;
+        else if (daily) {
+          await audit({ ...base, event: "refused", channel, detail: `cap: organization unknown: ${org.unknown}` });
+          return toolError(`${unknownOrganization(record.name, org.unknown)}. ${NOTHING_CHARGED} Ask the person to confirm again once the balance can be read.`);
+        }
+      }
+      const r = await store.reserveSpend(
+        { key: randomUUID(), digest, tool: record.name, operationId: record.operationId, body: JSON.stringify(args), credits, caller: caller.fingerprint, organization },
+        caps,
+      );
       if ("busy" in r) return busy(record.name, r.busy.key);
       if ("over" in r) {
         await audit({ ...base, event: "refused", channel, detail: `cap: ${r.over}` });
@@ -142,7 +163,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
   }
 
   /** Reads what the API says about the charge, so the person sees it. A failed read asks nothing. */
-  async function gatherFacts(record: ToolRecord, args: Record<string, unknown>, env: CallEnv): Promise<SpendFactsResult | CallToolResult> {
+  async function gatherFacts(record: ToolRecord, args: Record<string, unknown>, env: CallEnv): Promise<(SpendFactsResult & { preview?: Record<string, unknown> }) | CallToolResult> {
     const preview = record.spend?.preview;
     if (!preview) return spendFacts(record, args, undefined, [env.caller.credential]);
     const previewRecord = recordByOperation(preview.operationId)!;
@@ -152,7 +173,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       const why = result.content.map((c) => (c.type === "text" ? c.text : "")).join(" ");
       return toolError(`${record.name} was not sent: the charge could not be shown to a person because ${previewRecord.name} failed. ${why} ${NOTHING_CHARGED}`);
     }
-    return spendFacts(record, args, obj, [env.caller.credential]);
+    return { ...spendFacts(record, args, obj, [env.caller.credential]), preview: obj };
   }
 
   async function spend(record: ToolRecord, args: Record<string, unknown>, env: CallEnv): Promise<CallToolResult> {
@@ -176,7 +197,16 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       await audit({ ...base, event: "refused", channel: "none", detail: "preview failed" });
       return facts;
     }
-    const over = capViolation(caps, facts.credits, needsDailyTotal(caps, facts.credits) ? await store.creditsToday(caller.fingerprint) : 0);
+    // The organization the spend is charged to: counted by the daily cap together with the caller.
+    const daily = needsDailyTotal(caps, facts.credits);
+    const org = await chargedOrganization(deps, record, args, caller, { preview: facts.preview, read: daily, signal: env.extra.signal });
+    if (daily && "unknown" in org) {
+      await audit({ ...base, event: "refused", channel: "none", detail: `cap: organization unknown: ${org.unknown}` });
+      return toolError(`${unknownOrganization(record.name, org.unknown)}. ${NOTHING_CHARGED} No one was asked.`);
+    }
+    const organization = "id" in org ? org.id : undefined;
+    const orgToday = daily && organization !== undefined ? { id: organization, today: await store.organizationCreditsToday(organization) } : undefined;
+    const over = capViolation(caps, facts.credits, daily ? await store.creditsToday(caller.fingerprint) : 0, orgToday);
     if (over) {
       await audit({ ...base, event: "refused", channel: "none", detail: `cap: ${over}` });
       return toolError(`${record.name} refused: ${over}. ${NOTHING_CHARGED} No one was asked.`);
@@ -204,7 +234,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
         return toolError(`${record.name} was not confirmed (${answer}). ${NOTHING_CHARGED} Ask the person before trying again.`);
       }
       await audit({ ...base, event: "confirmed", channel });
-      return send(record, args, env, digest, facts.credits, channel, open);
+      return send(record, args, env, digest, facts.credits, channel, open, organization);
     }
 
     // Page channels: one pending question per call, reused by repeat calls (on any replica).
@@ -217,7 +247,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       const state = await askByUrl(env, c, link, factsAsText(facts.view), config.confirmWaitMs, store);
       if (state === "confirmed") {
         const mine = await store.consumeConfirmation(digest);
-        if (mine) return send(record, args, env, digest, facts.credits, "url", open);
+        if (mine) return send(record, args, env, digest, facts.credits, "url", open, organization);
         return toolError(`This confirmation was already used by another call. Nothing was charged by this call.`);
       }
       if (state === "pending") {

@@ -59,7 +59,18 @@ export class SpendJournal {
   /** Records a spend about to be sent. Synchronous: durable before the request leaves. */
   recordSend(e: NewSpend): SpendEntry {
     const entry: SpendEntry = { ...e, sentAt: this.clock(), state: "sending", mine: true };
-    this.write({ event: "send", key: entry.key, digest: entry.digest, tool: entry.tool, operationId: entry.operationId, body: entry.body, credits: entry.credits, caller: entry.caller, sentAt: entry.sentAt });
+    this.write({
+      event: "send",
+      key: entry.key,
+      digest: entry.digest,
+      tool: entry.tool,
+      operationId: entry.operationId,
+      body: entry.body,
+      credits: entry.credits,
+      caller: entry.caller,
+      ...(entry.organization !== undefined ? { organization: entry.organization } : {}),
+      sentAt: entry.sentAt,
+    });
     this.entries.set(entry.key, entry);
     return entry;
   }
@@ -101,9 +112,18 @@ export class SpendJournal {
 
   /** Credits this caller sent since `since` (ms), counting in-flight and in-doubt spends, but not refused ones. */
   creditsSince(caller: string, since: number): number {
+    return this.sumSince(since, (e) => e.caller === caller);
+  }
+
+  /** Credits charged to this organization since `since` (ms), by any caller, counted as creditsSince counts. */
+  organizationCreditsSince(organization: string, since: number): number {
+    return this.sumSince(since, (e) => e.organization === organization);
+  }
+
+  private sumSince(since: number, counts: (e: SpendEntry) => boolean): number {
     let sum = 0;
     for (const e of this.entries.values()) {
-      if (e.caller !== caller || e.sentAt < since || !e.credits) continue;
+      if (e.sentAt < since || !e.credits || !counts(e)) continue;
       if (e.state === "answered" && (e.status ?? 0) >= 400) continue;
       sum += e.credits;
     }

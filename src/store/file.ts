@@ -68,7 +68,9 @@ export class FileStore implements GateStore {
     // One synchronous span: two concurrent spends cannot both slip under the daily cap.
     const open = this.journal.unsettled(spend.digest);
     if (open) return { busy: { ...open } };
-    const over = capViolation(caps, spend.credits, this.journal.creditsSince(spend.caller, startOfUtcDay(this.clock())));
+    const since = startOfUtcDay(this.clock());
+    const organization = spend.organization !== undefined ? { id: spend.organization, today: this.journal.organizationCreditsSince(spend.organization, since) } : undefined;
+    const over = capViolation(caps, spend.credits, this.journal.creditsSince(spend.caller, since), organization);
     if (over) return { over };
     return { entry: { ...this.journal.recordSend(spend) } };
   }
@@ -91,6 +93,10 @@ export class FileStore implements GateStore {
 
   async creditsToday(caller: string) {
     return this.journal.creditsSince(caller, startOfUtcDay(this.clock()));
+  }
+
+  async organizationCreditsToday(organization: string) {
+    return this.journal.organizationCreditsSince(organization, startOfUtcDay(this.clock()));
   }
 
   async appendAudit(e: AuditEvent) {

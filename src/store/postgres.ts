@@ -3,8 +3,10 @@
 //  - consuming a confirmation is one UPDATE whose subquery locks the row (FOR UPDATE SKIP LOCKED) and
 //    re-checks state = 'confirmed': of any number of concurrent uses, on any replicas, one gets it;
 //  - one open question per call: a partial unique index on digest WHERE state = 'pending';
-//  - the cap check and the spend's journal row are one transaction under a per-caller advisory lock
-//    (pg_advisory_xact_lock(caller namespace, hashtext(caller))), committed before the request leaves;
+//  - the cap check and the spend's journal row are one transaction under a per-organization advisory
+//    lock (when the spend names its organization) and then a per-caller one, always in that order so two
+//    transactions never wait on each other crosswise (pg_advisory_xact_lock(namespace, hashtext(…))),
+//    committed before the request leaves;
 //  - audit appends are serialised by one advisory transaction lock inside one server-side function call
 //    (gate_audit_append): take the lock, read the last line, insert seq + 1 chained to its hash, commit;
 //    the lock is released only after the commit is visible, and never held across a client round trip.
@@ -62,14 +64,18 @@ export function describePostgresUrl(url: string): string {
 const CONFIRMATION = `id, token, digest, tool, args, caller, view, credits, created_at, expires_at,
   CASE WHEN state IN ('pending', 'confirmed') AND expires_at <= now() THEN 'expired' ELSE state END AS state`;
 
-const JOURNAL = `key, digest, tool, operation_id, body, credits, caller, sent_at, status, owner,
+const JOURNAL = `key, digest, tool, operation_id, body, credits, caller, organization, sent_at, status, owner,
   CASE WHEN state = 'sending' AND NOT gate_owner_alive(owner) THEN 'unknown' ELSE state END AS state`;
 
-/** A caller's credits since midnight UTC: in flight and in doubt count, spends the API refused (answered ≥ 400) do not. */
-const CREDITS_TODAY = `SELECT coalesce(sum(credits), 0) AS total FROM gate_journal
-  WHERE caller = $1 AND credits IS NOT NULL
+/** Credits since midnight UTC where `column` = $1: in flight and in doubt count, spends the API refused (answered ≥ 400) do not. */
+const creditsToday = (column: "caller" | "organization") => `SELECT coalesce(sum(credits), 0) AS total FROM gate_journal
+  WHERE ${column} = $1 AND credits IS NOT NULL
     AND sent_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
     AND NOT (state = 'answered' AND coalesce(status, 0) >= 400)`;
+/** A caller's credits today. */
+const CREDITS_TODAY = creditsToday("caller");
+/** An organization's credits today, by any caller. */
+const ORGANIZATION_CREDITS_TODAY = creditsToday("organization");
 
 interface ConfirmationRow {
   id: string;
@@ -93,6 +99,7 @@ interface JournalRow {
   body: string;
   credits: number | null;
   caller: string;
+  organization: string | null;
   sent_at: Date;
   status: number | null;
   owner: number;
@@ -188,6 +195,7 @@ export class PostgresStore implements GateStore {
     body: r.body,
     credits: r.credits ?? undefined,
     caller: r.caller,
+    ...(r.organization !== null ? { organization: r.organization } : {}),
     sentAt: r.sent_at.getTime(),
     state: r.state,
     ...(r.status !== null ? { status: r.status } : {}),
@@ -295,17 +303,23 @@ export class PostgresStore implements GateStore {
 
   async reserveSpend(spend: NewSpend, caps: Caps): Promise<Reservation> {
     return this.tx(async (c) => {
-      // One caller's spends are decided one at a time, on whichever replica they arrive.
+      // One organization's, and one caller's, spends are decided one at a time, on whichever replica they
+      // arrive. The organization lock first, always: a transaction holding a caller lock never waits for an
+      // organization lock, so no two transactions can wait on each other in a cycle.
+      if (spend.organization !== undefined) await c.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [LOCK.organization, spend.organization]);
       await c.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [LOCK.caller, spend.caller]);
       const open = await c.query<JournalRow>(`SELECT ${JOURNAL} FROM gate_journal WHERE digest = $1 AND state <> 'answered' LIMIT 1`, [spend.digest]);
       if (open.rows[0]) return { busy: this.toEntry(open.rows[0]) };
-      const today = caps.maxCreditsPerDay !== undefined && spend.credits !== undefined ? Number((await c.query<{ total: number }>(CREDITS_TODAY, [spend.caller])).rows[0]!.total) : 0;
-      const over = capViolation(caps, spend.credits, today);
+      const daily = caps.maxCreditsPerDay !== undefined && spend.credits !== undefined;
+      const total = async (sql: string, who: string) => Number((await c.query<{ total: number }>(sql, [who])).rows[0]!.total);
+      const today = daily ? await total(CREDITS_TODAY, spend.caller) : 0;
+      const organization = daily && spend.organization !== undefined ? { id: spend.organization, today: await total(ORGANIZATION_CREDITS_TODAY, spend.organization) } : undefined;
+      const over = capViolation(caps, spend.credits, today, organization);
       if (over) return { over };
       const row = await c.query<JournalRow>(
-        `INSERT INTO gate_journal (key, digest, tool, operation_id, body, credits, caller, state, owner)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'sending', $8) RETURNING ${JOURNAL}`,
-        [spend.key, spend.digest, spend.tool, spend.operationId, spend.body, spend.credits ?? null, spend.caller, this.instance],
+        `INSERT INTO gate_journal (key, digest, tool, operation_id, body, credits, caller, organization, state, owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'sending', $9) RETURNING ${JOURNAL}`,
+        [spend.key, spend.digest, spend.tool, spend.operationId, spend.body, spend.credits ?? null, spend.caller, spend.organization ?? null, this.instance],
       );
       return { entry: this.toEntry(row.rows[0]!) };
     });
@@ -338,6 +352,10 @@ export class PostgresStore implements GateStore {
 
   async creditsToday(caller: string): Promise<number> {
     return Number((await this.pool.query<{ total: number }>(CREDITS_TODAY, [caller])).rows[0]!.total);
+  }
+
+  async organizationCreditsToday(organization: string): Promise<number> {
+    return Number((await this.pool.query<{ total: number }>(ORGANIZATION_CREDITS_TODAY, [organization])).rows[0]!.total);
   }
 
   // ── The audit chain ────────────────────────────────────────────────────────────────────────────

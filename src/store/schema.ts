@@ -12,6 +12,8 @@ export const LOCK = {
   presence: 1734439014,
   /** objid = hashtext(caller): a caller's cap check + journal row. */
   caller: 1734439015,
+  /** objid = hashtext(organization): an organization's cap check + journal row; taken BEFORE the caller lock. */
+  organization: 1734439016,
 } as const;
 export const MIGRATE_LOCK = 1;
 export const AUDIT_LOCK = 2;
@@ -107,6 +109,15 @@ CREATE FUNCTION gate_owner_alive(instance integer) RETURNS boolean LANGUAGE sql 
       AND classid = ${LOCK.presence}::oid AND objid = instance::oid
       AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
 $$;
+`,
+  },
+  {
+    version: 2,
+    description: "journal: the organization a spend is charged to, for the per-organization daily cap",
+    sql: `
+-- NULL for rows written before (counted for their caller only) and when the organization was not needed.
+ALTER TABLE gate_journal ADD COLUMN organization text;
+CREATE INDEX gate_journal_organization_day ON gate_journal (organization, sent_at) WHERE organization IS NOT NULL;
 `,
   },
 ];

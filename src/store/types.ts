@@ -48,6 +48,8 @@ export interface SpendEntry {
   body: string;
   credits: number | undefined;
   caller: string;
+  /** The organization it is charged to (for the daily cap), when known. */
+  organization?: string;
   sentAt: number;
   /** "sending" of a process that is gone reads as "unknown": it was sent and never answered. */
   state: SpendState;
@@ -56,7 +58,7 @@ export interface SpendEntry {
   mine: boolean;
 }
 
-export type NewSpend = Pick<SpendEntry, "key" | "digest" | "tool" | "operationId" | "body" | "credits" | "caller">;
+export type NewSpend = Pick<SpendEntry, "key" | "digest" | "tool" | "operationId" | "body" | "credits" | "caller" | "organization">;
 
 /** The cap check and the journal row, decided together. */
 export type Reservation =
@@ -112,7 +114,10 @@ export interface GateStore {
   // The idempotency journal.
   /** The spend of this exact call that is in flight or never got an answer, if any. */
   unsettledSpend(digest: string): Promise<SpendEntry | undefined>;
-  /** The last cap check and the journal row, atomically; the row is durable when this resolves. */
+  /**
+   * The last cap check and the journal row, atomically; the row is durable when this resolves. The daily
+   * cap counts the caller's spends and, when the spend names one, its organization's (any caller).
+   */
   reserveSpend(spend: NewSpend, caps: Caps): Promise<Reservation>;
   /** Marks an unsettled, not-in-flight spend as being re-sent by this process; undefined if someone else is sending it. */
   claimResend(key: string): Promise<SpendEntry | undefined>;
@@ -122,6 +127,8 @@ export interface GateStore {
   spendsInDoubt(): Promise<SpendEntry[]>;
   /** Credits this caller sent today (UTC), in flight and in doubt included, refused (4xx) ones not. */
   creditsToday(caller: string): Promise<number>;
+  /** Credits charged to this organization today (UTC), by any caller, counted as creditsToday counts. */
+  organizationCreditsToday(organization: string): Promise<number>;
 
   // The audit chain.
   /** Durable before it resolves; one unbroken chain however many processes append. */

@@ -199,6 +199,7 @@ export const CATALOG: readonly ToolRecord[] = [
     spend: {
       summarize: (a) => `Run monthly billing for organization ${quoted(a.organization_id)} now and charge it`,
       preview: { operationId: "billing.status.get", body: (a) => ({ organization_id: a.organization_id }) },
+      chargedOrganization: (a) => a.organization_id,
     },
   },
 ];

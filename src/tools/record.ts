@@ -20,6 +20,11 @@ export interface SpendFacts {
   preview?: { operationId: string; body(args: Record<string, unknown>): Record<string, unknown> };
   /** Where in the preview answer the credits are, if anywhere. */
   previewCredits?(preview: Record<string, unknown>): number | undefined;
+  /**
+   * The organization the call charges, when the arguments name it (a monthly run's target). Without it,
+   * the spend charges the organization the credential acts for (src/gate/organization.ts).
+   */
+  chargedOrganization?(args: Record<string, unknown>): unknown;
 }
 
 export interface ToolRecord {
