@@ -43,7 +43,7 @@ async function main(): Promise<number | undefined> {
   process.on("SIGTERM", () => void shutdown(0));
   process.on("SIGINT", () => void shutdown(0));
   const caller = callerFor(app.ownKey!);
-  const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller });
+  const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs });
   await serveStdio(server, () => shutdown(0), { maxRequestBytes: config.maxRequestBytes, log });
   log.info("serving over stdio", { tools: app.tools.length, api: new URL(app.apiUrl).origin });
   return undefined;
@@ -60,6 +60,10 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
     publicUrl: config.publicUrl,
     maxRequestBytes: config.maxRequestBytes,
     maxConcurrentCallsPerSession: config.maxConcurrentCallsPerSession,
+    callQueue: config.callQueue,
+    callQueueWaitMs: config.callQueueWaitMs,
+    // Sessions are held only by credentials the API accepts (one balance read, cached).
+    verifyCredential: app.verifyCredential,
     maxSessions: config.maxSessions,
     maxSessionsPerAddress: config.maxSessionsPerAddress,
     trustProxy: config.trustProxy,
@@ -67,7 +71,7 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
     shutdownGraceMs: config.shutdownGraceMs,
     createSessionServer: (credential) => {
       const caller = callerFor(credential);
-      return createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller });
+      return createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs });
     },
     // The confirmation page lives on this listener in hosted mode; no bearer (a browser has none).
     extraRoutes: (req, res) => app.gate.confirmRoutes(req, res),

@@ -18,6 +18,7 @@ import { sendJson, sendRpcError, RPC } from "./replies.js";
 import { CallTracker } from "./calls.js";
 import { SessionRegistry, type Session, type Reservation } from "./sessions.js";
 import { remoteAddressOf } from "./remote.js";
+import { CredentialCheck, type VerifyCredential } from "./verify.js";
 
 export interface HttpServeOptions {
   host: string;
@@ -51,6 +52,20 @@ export interface HttpServeOptions {
    * proxy that sets it; otherwise any client could claim any address). Default false.
    */
   trustProxy?: boolean;
+  /**
+   * Asks the API whether it accepts a bearer credential. Given, a session opens only for an accepted
+   * one; the verdict is cached by credential digest (credentialCheck), refusals included, so a rejected
+   * token never holds a session slot. Absent: credentials are not checked when a session opens.
+   */
+  verifyCredential?: VerifyCredential;
+  /** Cache lifetimes and budget of those checks (defaults: accepted 300 s, rejected 60 s, 64 at once, 4 per address, 10 s each). */
+  credentialCheck?: { acceptedTtlMs?: number; rejectedTtlMs?: number; maxPending?: number; maxPendingPerAddress?: number; timeoutMs?: number };
+  /**
+   * Tool calls past maxConcurrentCallsPerSession wait for a free slot — at most this many per session,
+   * for at most callQueueWaitMs — before a 429. Default: as many as maxConcurrentCallsPerSession, 5 s.
+   */
+  callQueue?: number;
+  callQueueWaitMs?: number;
   /** Interval of the `: keep-alive` comment on open legacy SSE streams, so proxies keep them. Default 15 s. */
   sseKeepAliveMs?: number;
   /** Builds one MCP server for one session, bound to that session's caller credential. */
@@ -86,6 +101,18 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   const evictIdleAfterMs = opts.evictIdleAfterMs ?? 60_000;
   const trustProxy = opts.trustProxy ?? false;
   const sseKeepAliveMs = opts.sseKeepAliveMs ?? 15_000;
+  const queue = { size: opts.callQueue ?? opts.maxConcurrentCallsPerSession, waitMs: opts.callQueueWaitMs ?? 5_000 };
+  const cc = opts.credentialCheck ?? {};
+  const credentials = opts.verifyCredential
+    ? new CredentialCheck({
+        verify: opts.verifyCredential,
+        acceptedTtlMs: cc.acceptedTtlMs ?? 300_000,
+        rejectedTtlMs: cc.rejectedTtlMs ?? 60_000,
+        maxPending: cc.maxPending ?? 64,
+        maxPendingPerAddress: cc.maxPendingPerAddress ?? 4,
+        timeoutMs: cc.timeoutMs ?? 10_000,
+      })
+    : undefined;
   // A slot frees when one of the address's sessions closes or expires: at the latest one idle window on.
   const perAddressRetryAfter = String(Math.max(1, Math.min(60, Math.ceil(opts.sessionIdleMs / 1000))));
   /** Responses still being written, other than long-lived listening streams (GET /sse, GET /mcp). */
@@ -138,6 +165,33 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       return undefined;
     }
     return sessions.reserve(address);
+  };
+
+  /**
+   * Before a session opens: the API must accept its credential (cached verdicts answer at once). Writes
+   * the refusal and returns false otherwise: 401 for a refused credential, 503 when the API could not say
+   * or too many checks are running. Runs before a slot is reserved, so a refused token never holds one.
+   */
+  const credentialAccepted = async (req: IncomingMessage, res: ServerResponse, token: string, id: string | number | null = null): Promise<boolean> => {
+    if (!credentials) return true;
+    if (draining) {
+      refuseDraining(req, res, id);
+      return false;
+    }
+    const address = remoteAddressOf(req, trustProxy);
+    const digest = credentialDigest(token);
+    const verdict = await credentials.check(token, digest.toString("hex"), address);
+    if (verdict === "accepted") return true;
+    const fields = { address, caller: fingerprintOf(digest) };
+    if (verdict === "rejected") {
+      const message = "Unauthorized: the billing API does not accept this credential";
+      refuse(req, res, 401, RPC.serverError, message, "credential rejected", { "WWW-Authenticate": challenge("rejected") }, id, fields);
+    } else if (verdict === "busy") {
+      refuse(req, res, 503, RPC.serverError, "Too many new credentials are being checked right now; try again shortly", "credential check busy", { "Retry-After": "1" }, id, fields);
+    } else {
+      refuse(req, res, 503, RPC.serverError, "The billing API could not confirm this credential right now; try again shortly", "credential check failed", { "Retry-After": "5" }, id, fields);
+    }
+    return false;
   };
 
   const newSession = (token: string, address: string) => {
@@ -197,9 +251,15 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       refuseDraining(req, res);
       return;
     }
-    const admission = session.calls.admit(body);
+    // Past the limit, the calls wait in the session's short queue; a client that hangs up leaves it.
+    const gone = new AbortController();
+    const onGone = () => gone.abort();
+    res.once("close", onGone);
+    const admission = await session.calls.admitQueued(body, queue.size, queue.waitMs, gone.signal);
+    res.off("close", onGone);
     if (!admission.ok) {
-      const message = `Too many tool calls in flight on this session (limit ${opts.maxConcurrentCallsPerSession}); wait for one to finish`;
+      if (res.destroyed) return;
+      const message = `Too many tool calls in flight on this session (limit ${opts.maxConcurrentCallsPerSession}, and ${queue.size} more waited up to ${queue.waitMs / 1000} s); wait for one to finish`;
       refuse(req, res, 429, RPC.serverError, message, "call limit", { "Retry-After": "1" }, admission.id);
       return;
     }
@@ -228,7 +288,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     const read = await readBody(req, res);
     if (!read) return;
     if (!isInitializeRequest(read.body)) return refuse(req, res, 400, RPC.serverError, "Bad Request: No valid session ID provided", "no session");
-    const slot = admitSession(req, res, (read.body as unknown as { id: string | number }).id);
+    const initializeId = (read.body as unknown as { id: string | number }).id;
+    if (!(await credentialAccepted(req, res, token, initializeId))) return;
+    const slot = admitSession(req, res, initializeId);
     if (!slot) return;
 
     let base: ReturnType<typeof newSession> | undefined;
@@ -260,6 +322,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
 
   const handleSse = async (req: IncomingMessage, res: ServerResponse, token: string) => {
     if (req.method !== "GET") return refuse(req, res, 405, RPC.serverError, "Method not allowed", "method", { Allow: "GET" });
+    if (!(await credentialAccepted(req, res, token))) return;
     const slot = admitSession(req, res);
     if (!slot) return;
     let base: ReturnType<typeof newSession>;
@@ -360,6 +423,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     max_sessions: maxSessions,
     max_sessions_per_address: maxSessionsPerAddress,
     max_calls_per_session: opts.maxConcurrentCallsPerSession,
+    call_queue: queue.size,
+    call_queue_wait_s: queue.waitMs / 1000,
+    verify_credentials: credentials !== undefined,
     session_idle_s: opts.sessionIdleMs / 1000,
     shutdown_grace_s: opts.shutdownGraceMs / 1000,
     trust_proxy: trustProxy,
