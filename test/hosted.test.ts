@@ -125,6 +125,26 @@ describe("sessions are held only by credentials the API accepts", () => {
     await raw(srv.url, { method: "DELETE", headers: mcpHeaders(token, { "mcp-session-id": String(second.headers["mcp-session-id"]), "mcp-protocol-version": "2025-06-18" }) });
   });
 
+  it("a session whose credential the API refuses later (401) is answered, then closed, and the credential refused from then on", async () => {
+    const token = "gpra_tenant_soon_withdrawn_01";
+    const address = freshAddress();
+    const session = await connect("streamable", token, { address });
+    const other = await connect("sse", token);
+    api.inject(BALANCE, { kind: "status", status: 401, body: '{"error":{"code":"unauthorized","message":"revoked"}}', contentType: "application/json" });
+    const refused = await session.client.callTool({ name: "billing_credits_balance", arguments: {} });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toMatch(/401/);
+    // Both of the credential's sessions are closed once their calls are answered…
+    await within((async () => { while (logLines("session closed").filter((l) => l.reason === "credential rejected").length < 2) await sleep(20); })(), 2_000);
+    await expect(session.client.listTools()).rejects.toThrow(/404|Session not found/);
+    await expect(other.client.listTools()).rejects.toThrow(/404|Session not found|closed/i);
+    // …and a new session with it is refused without asking the API again.
+    const mark = api.requests.length;
+    expect((await initialize(token, address)).status).toBe(401);
+    expect(balanceReads(mark)).toHaveLength(0);
+    await Promise.all([session.close(), other.close()]);
+  });
+
   it("made-up tokens cycled from many addresses (IPv4, IPv6) never hold a slot: a real tenant opens a session and calls a tool meanwhile", async () => {
     // More made-up tokens than --max-sessions (8), from more addresses than it takes to fill it at two each.
     const address = fc.oneof(fc.ipV4(), fc.ipV6()).filter((a) => a !== "127.0.0.1");

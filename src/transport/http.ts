@@ -69,13 +69,22 @@ export interface HttpServeOptions {
   /** Interval of the `: keep-alive` comment on open legacy SSE streams, so proxies keep them. Default 15 s. */
   sseKeepAliveMs?: number;
   /** Builds one MCP server for one session, bound to that session's caller credential. */
-  createSessionServer(credential: string): McpServer;
+  createSessionServer(credential: string, hooks: SessionHooks): McpServer;
   /**
    * Browser routes under /confirm/, served WITHOUT bearer auth (Host and Origin checks still apply).
    * Returns true if it handled the request; false → 404.
    */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
   log: Logger;
+}
+
+/** What a session's server may tell the listener about its session. */
+export interface SessionHooks {
+  /**
+   * The API refused the session's credential (a call answered 401: revoked or expired since the session
+   * opened). The session closes once its calls are answered, and new sessions with it are refused.
+   */
+  credentialRejected(): void;
 }
 
 export interface HttpHandle {
@@ -194,9 +203,27 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     return false;
   };
 
+  /**
+   * Every session of a credential the API has refused since they opened gives its slot back as soon as
+   * its calls are answered (the refusal itself still reaches the client), and the refusal is cached.
+   */
+  const revoked = new WeakSet<Session>();
+  const closeRevoked = (credential: Buffer) => {
+    credentials?.reject(credential.toString("hex"));
+    for (const session of sessions.withCredential(credential)) {
+      if (revoked.has(session)) continue;
+      revoked.add(session);
+      log.warn("session credential rejected by the API", { session: session.id, caller: session.caller });
+      // setImmediate: the answer that carried the refusal is handed to the transport first.
+      void session.calls.idle().then(() => setImmediate(() => void sessions.close(session, "credential rejected")));
+    }
+  };
+
+  /** The parts of a session common to both transports. */
   const newSession = (token: string, address: string) => {
     const credential = credentialDigest(token);
-    return { credential, caller: fingerprintOf(credential), address, server: opts.createSessionServer(token), lastActive: Date.now() };
+    const hooks: SessionHooks = { credentialRejected: () => closeRevoked(credential) };
+    return { credential, caller: fingerprintOf(credential), address, server: opts.createSessionServer(token, hooks), lastActive: Date.now() };
   };
 
   /** A known session of this kind answering to this credential, or undefined with a refusal written. */

@@ -67,6 +67,12 @@ export class CredentialCheck {
     return run;
   }
 
+  /** The API has since refused a credential (a call answered 401): refuse it from now on, for the TTL. */
+  reject(key: string): void {
+    this.accepted.delete(key);
+    this.remember(this.rejected, key, this.opts.rejectedTtlMs);
+  }
+
   private cached(key: string): Verdict | undefined {
     const now = this.now();
     for (const [map, verdict] of [[this.accepted, "accepted"], [this.rejected, "rejected"]] as const) {
