@@ -15,6 +15,7 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { ElicitRequestSchema, type ElicitResult, type Progress } from "@modelcontextprotocol/sdk/types.js";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { prefix64 } from "../src/transport/remote.js";
+import { parseConfig, ConfigError } from "../src/config.js";
 import { startHttpServer, raw, mcpHeaders, INITIALIZE, within, type HttpServerProcess } from "./helpers/http.js";
 import { startStdio, textOf, type StdioHarness } from "./helpers/stdio.js";
 import { spendsAfter } from "./helpers/spends.js";
@@ -330,6 +331,20 @@ describe("progress while a call is pending", () => {
       expect((await client.callTool({ name: "billing_credits_balance", arguments: {} })).isError).toBeFalsy();
     } finally {
       await close();
+    }
+  });
+});
+
+describe("the flags, parsed once at the edge", () => {
+  const parse = (...args: string[]) => parseConfig(["--sandbox", ...args], {});
+  it("defaults: the queue as deep as the per-session limit, 5 s wait, a 4 s heartbeat", () => {
+    expect(parse()).toMatchObject({ maxConcurrentCallsPerSession: 8, callQueue: 8, callQueueWaitMs: 5_000, progressIntervalMs: 4_000 });
+    expect(parse("--max-calls-per-session", "3")).toMatchObject({ callQueue: 3 });
+  });
+  it("takes --call-queue 0 (no queue), fractional seconds, and refuses nonsense", () => {
+    expect(parse("--call-queue", "0", "--call-queue-wait", "0.5", "--progress-interval", "0.2")).toMatchObject({ callQueue: 0, callQueueWaitMs: 500, progressIntervalMs: 200 });
+    for (const bad of [["--call-queue", "-1"], ["--call-queue", "two"], ["--progress-interval", "0"], ["--progress-interval", "1e3"], ["--call-queue-wait", "9999"]]) {
+      expect(() => parse(...bad), bad.join(" ")).toThrow(ConfigError);
     }
   });
 });

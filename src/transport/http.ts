@@ -286,7 +286,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     res.off("close", onGone);
     if (!admission.ok) {
       if (res.destroyed) return;
-      const message = `Too many tool calls in flight on this session (limit ${opts.maxConcurrentCallsPerSession}, and ${queue.size} more waited up to ${queue.waitMs / 1000} s); wait for one to finish`;
+      const message = `Too many tool calls in flight on this session (limit ${opts.maxConcurrentCallsPerSession}; ${queue.size} more may wait up to ${queue.waitMs / 1000} s for a slot); wait for one to finish`;
       refuse(req, res, 429, RPC.serverError, message, "call limit", { "Retry-After": "1" }, admission.id);
       return;
     }
