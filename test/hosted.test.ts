@@ -15,6 +15,7 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { ElicitRequestSchema, type ElicitResult, type Progress } from "@modelcontextprotocol/sdk/types.js";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { prefix64 } from "../src/transport/remote.js";
+import { CredentialCheck, type Verdict } from "../src/transport/verify.js";
 import { parseConfig, ConfigError } from "../src/config.js";
 import { startHttpServer, raw, mcpHeaders, INITIALIZE, within, type HttpServerProcess } from "./helpers/http.js";
 import { startStdio, textOf, type StdioHarness } from "./helpers/stdio.js";
@@ -346,5 +347,85 @@ describe("the flags, parsed once at the edge", () => {
     for (const bad of [["--call-queue", "-1"], ["--call-queue", "two"], ["--progress-interval", "0"], ["--progress-interval", "1e3"], ["--call-queue-wait", "9999"]]) {
       expect(() => parse(...bad), bad.join(" ")).toThrow(ConfigError);
     }
+  });
+});
+
+describe("CredentialCheck (unit: the cache and budget of credential checks)", () => {
+  /** A check whose upstream answers are released by hand; `asked` lists the tokens it was asked about. */
+  const setup = (opts: { maxPending?: number; maxPendingPerAddress?: number; timeoutMs?: number } = {}) => {
+    let now = 0;
+    const asked: string[] = [];
+    const answers = new Map<string, (v: Verdict) => void>();
+    const check = new CredentialCheck({
+      verify: (token, signal) =>
+        new Promise<Verdict>((resolve, reject) => {
+          asked.push(token);
+          answers.set(token, resolve);
+          signal.addEventListener("abort", () => reject(signal.reason));
+        }),
+      acceptedTtlMs: 1_000,
+      rejectedTtlMs: 500,
+      maxPending: opts.maxPending ?? 8,
+      maxPendingPerAddress: opts.maxPendingPerAddress ?? 2,
+      timeoutMs: opts.timeoutMs ?? 5_000,
+      now: () => now,
+    });
+    const answer = async (token: string, v: Verdict) => {
+      answers.get(token)!(v);
+      await sleep(0);
+    };
+    return { check, asked, answer, advance: (ms: number) => (now += ms) };
+  };
+
+  it("asks once per credential (joined while running), caches both verdicts for their TTL, never an unknown", async () => {
+    const { check, asked, answer, advance } = setup();
+    const a1 = check.check("a", "ka", "x");
+    const a2 = check.check("a", "ka", "y");
+    await answer("a", "accepted");
+    expect([await a1, await a2]).toEqual(["accepted", "accepted"]);
+    const r = check.check("r", "kr", "x");
+    await answer("r", "rejected");
+    expect(await r).toBe("rejected");
+    const u = check.check("u", "ku", "x");
+    await answer("u", "unknown");
+    expect(await u).toBe("unknown");
+    expect([await check.check("a", "ka", "z"), await check.check("r", "kr", "z")]).toEqual(["accepted", "rejected"]);
+    expect(asked).toEqual(["a", "r", "u"]);
+    // Unknown was not kept: asked again. Past its TTL the refusal is asked again; the acceptance not yet.
+    const again = check.check("u", "ku", "x");
+    advance(600);
+    const r2 = check.check("r", "kr", "x");
+    expect(await check.check("a", "ka", "x")).toBe("accepted");
+    expect(asked).toEqual(["a", "r", "u", "u", "r"]);
+    await answer("u", "accepted");
+    await answer("r", "rejected");
+    expect([await again, await r2]).toEqual(["accepted", "rejected"]);
+    // A credential the API refuses later is refused from then on.
+    check.reject("ka");
+    expect(await check.check("a", "ka", "x")).toBe("rejected");
+  });
+
+  it("is busy past its budget of running checks (per address, then overall), and cached verdicts pass regardless", async () => {
+    const { check, answer } = setup({ maxPending: 3, maxPendingPerAddress: 2 });
+    const known = check.check("k", "kk", "n");
+    await answer("k", "accepted");
+    await known;
+    const running = [check.check("1", "k1", "x"), check.check("2", "k2", "x")];
+    expect(await check.check("3", "k3", "x")).toBe("busy");
+    running.push(check.check("4", "k4", "y"));
+    expect(await check.check("5", "k5", "z")).toBe("busy");
+    expect(await check.check("k", "kk", "x")).toBe("accepted");
+    for (const t of ["1", "2", "4"]) await answer(t, "rejected");
+    expect(await Promise.all(running)).toEqual(["rejected", "rejected", "rejected"]);
+    const next = check.check("3", "k3", "x");
+    await answer("3", "accepted");
+    expect(await next).toBe("accepted");
+  });
+
+  it("gives up on a check that takes too long: unknown, and the slot is free again", async () => {
+    const { check } = setup({ maxPending: 1, timeoutMs: 50 });
+    expect(await check.check("slow", "ks", "x")).toBe("unknown");
+    // Not busy, not cached: asked again (and given up on again).
+    expect(await check.check("slow", "ks", "x")).toBe("unknown");
   });
 });

@@ -340,6 +340,29 @@ describe("HTTP listener limits (in-process, plain test tool)", () => {
     await Promise.all([client.close(), other.client.close()]);
   });
 
+  it("a queued call whose client hangs up leaves the queue: the next call takes its place", async () => {
+    held = new Promise<void>((r) => (releaseHeld = r));
+    const { client, transport } = await connect(KEY_A);
+    const first = client.callTool({ name: "hold", arguments: { tag: "1" } });
+    const second = client.callTool({ name: "hold", arguments: { tag: "2" } });
+    await new Promise((r) => setTimeout(r, 50));
+    // A raw POST queues (the one place), then its client goes away.
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 90, method: "tools/call", params: { name: "hold", arguments: { tag: "gone" } } });
+    const headers = { ...mcpHeaders(KEY_A), "mcp-session-id": transport.sessionId!, "mcp-protocol-version": "2025-06-18" };
+    const req = request(new URL("/mcp", handle.url), { method: "POST", headers, agent: false });
+    req.on("error", () => {});
+    req.end(body);
+    await new Promise((r) => setTimeout(r, 50));
+    req.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    // Its place is free: this call queues instead of a 429, and runs once a slot frees.
+    const queued = client.callTool({ name: "hold", arguments: { tag: "3" } });
+    await new Promise((r) => setTimeout(r, 50));
+    releaseHeld();
+    expect([textOf(await first), textOf(await second), textOf(await within(queued, 2_000))]).toEqual(["1", "2", "3"]);
+    await client.close();
+  });
+
   it("expires idle sessions but not one with a call in flight", async () => {
     held = new Promise<void>((r) => (releaseHeld = r));
     const idle = await connect(KEY_A);
