@@ -1,6 +1,8 @@
 // HTTP: one node:http listener serving Streamable HTTP (/mcp), the legacy HTTP+SSE transport (/sse and
 // /messages), /healthz, and the caller's extra browser routes (/confirm/…). Every MCP request carries
-// its own bearer credential; a session is opened by one credential and answers to no other. One
+// its own bearer credential; a session is opened by one credential — one the API accepts, checked before
+// the session takes a slot (verify.ts) — and answers to no other. Tool calls past the per-session limit
+// wait in a short queue before a 429 (calls.ts). One
 // McpServer per session, built by the factory it is given: this file knows nothing about billing.
 import { protoKeyProblem } from "./protoKey.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -35,9 +37,9 @@ export interface HttpServeOptions {
   /** Open sessions at most (both kinds); further ones get 503. Default 1000. */
   maxSessions?: number;
   /**
-   * Open sessions (both kinds) at most per remote address; further ones get 429. Default 32. Bearer
-   * tokens are not checked upstream when a session opens, so without this one client with made-up
-   * tokens could hold every slot for the idle window.
+   * Open sessions (both kinds) at most per remote address (an IPv6 client is its /64); further ones get
+   * 429. Default 32. Without verifyCredential, bearer tokens are not checked when a session opens, and
+   * this is all that keeps one client with made-up tokens from holding every slot for the idle window.
    */
   maxSessionsPerAddress?: number;
   /**
