@@ -2,8 +2,8 @@
 // /messages), /healthz, and the caller's extra browser routes (/confirm/…). Every MCP request carries
 // its own bearer credential; a session is opened by one credential — one the API accepts, checked before
 // the session takes a slot (verify.ts) — and answers to no other. Tool calls past the per-session limit
-// wait in a short queue before a 429 (calls.ts). One
-// McpServer per session, built by the factory it is given: this file knows nothing about billing.
+// wait in a short queue before a 429 (calls.ts). One McpServer per session, built by the factory it is
+// given: this file knows nothing about billing.
 import { protoKeyProblem } from "./protoKey.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
