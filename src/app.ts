@@ -11,6 +11,7 @@ import { startSandboxApi, type SandboxApi } from "./sandbox/index.js";
 import { SERVER_NAME, SERVER_VERSION } from "./server.js";
 import { createSpendGate, type Gate } from "./gate/gate.js";
 import { openStore, type GateStore } from "./store/index.js";
+import { credentialVerifier, type CredentialVerdict } from "./upstream/verify.js";
 
 /** The key the server uses against its own embedded sandbox; it is not a real credential. */
 export const SANDBOX_KEY = "gpra_sandbox_demo_key";
@@ -24,6 +25,8 @@ export interface App {
   apiUrl: string;
   /** The credential for stdio mode (the server's own key, or the sandbox key). */
   ownKey?: string;
+  /** Asks the API whether it accepts a credential (hosted mode checks one before opening a session). */
+  verifyCredential(token: string, signal: AbortSignal): Promise<CredentialVerdict>;
   close(): Promise<void>;
 }
 
@@ -58,6 +61,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     store,
     apiUrl,
     ownKey,
+    verifyCredential: credentialVerifier(upstream),
     async close() {
       await gate.close();
       await store.close();

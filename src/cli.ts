@@ -10,6 +10,8 @@ import { serveStdio } from "./transport/stdio.js";
 import type { Config } from "./config.js";
 import type { App } from "./app.js";
 import type { Logger } from "./log.js";
+import type { Invoke } from "./tools/invoke.js";
+import { META_STATUS } from "./tools/results.js";
 
 async function main(): Promise<number | undefined> {
   let config;
@@ -43,7 +45,7 @@ async function main(): Promise<number | undefined> {
   process.on("SIGTERM", () => void shutdown(0));
   process.on("SIGINT", () => void shutdown(0));
   const caller = callerFor(app.ownKey!);
-  const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller });
+  const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs });
   await serveStdio(server, () => shutdown(0), { maxRequestBytes: config.maxRequestBytes, log });
   log.info("serving over stdio", { tools: app.tools.length, api: new URL(app.apiUrl).origin });
   return undefined;
@@ -60,14 +62,26 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
     publicUrl: config.publicUrl,
     maxRequestBytes: config.maxRequestBytes,
     maxConcurrentCallsPerSession: config.maxConcurrentCallsPerSession,
+    callQueue: config.callQueue,
+    callQueueWaitMs: config.callQueueWaitMs,
+    // Sessions are held only by credentials the API accepts (one balance read, cached).
+    verifyCredential: app.verifyCredential,
     maxSessions: config.maxSessions,
     maxSessionsPerAddress: config.maxSessionsPerAddress,
     trustProxy: config.trustProxy,
     sessionIdleMs: config.sessionIdleMs,
     shutdownGraceMs: config.shutdownGraceMs,
-    createSessionServer: (credential) => {
+    createSessionServer: (credential, session) => {
       const caller = callerFor(credential);
-      return createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller });
+      // A call the API answers 401 (the credential was revoked or expired since the session opened): the
+      // session gives its slot back once its calls are answered. 403 is not it — a read-only key asking
+      // for a spend gets 403 and stays a perfectly good session.
+      const invoke: Invoke = async (record, args, env) => {
+        const result = await app.invoke(record, args, env);
+        if (result._meta?.[META_STATUS] === 401) session.credentialRejected();
+        return result;
+      };
+      return createServer({ tools: app.tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs });
     },
     // The confirmation page lives on this listener in hosted mode; no bearer (a browser has none).
     extraRoutes: (req, res) => app.gate.confirmRoutes(req, res),

@@ -71,6 +71,12 @@ export interface Config {
   maxRetryAfterMs: number;
   /** HTTP: concurrent tools/call per session (--max-calls-per-session). */
   maxConcurrentCallsPerSession: number;
+  /** HTTP: tool calls past that limit that may wait for a slot, per session (--call-queue). */
+  callQueue: number;
+  /** HTTP: how long such a call waits before a 429 (--call-queue-wait). */
+  callQueueWaitMs: number;
+  /** Heartbeat of a pending tool call to a caller that gave a progressToken (--progress-interval). */
+  progressIntervalMs: number;
   /** HTTP: open sessions at most, both transports (--max-sessions). */
   maxSessions: number;
   /** HTTP: open sessions at most per remote address (--max-sessions-per-address). */
@@ -113,7 +119,12 @@ Options:
                               (only behind a reverse proxy that sets it)
   --session-idle S            HTTP: seconds before an idle session expires (default 1800)
   --shutdown-grace S          HTTP: seconds SIGTERM waits for in-flight calls (default 10, at most 3600)
-  --max-calls-per-session N   HTTP: concurrent tool calls per session (default 8; over it: 429)
+  --max-calls-per-session N   HTTP: concurrent tool calls per session (default 8; over it, calls queue)
+  --call-queue N              HTTP: calls per session that may wait for a slot (default: as many as
+                              --max-calls-per-session; 0 = none); past it, 429
+  --call-queue-wait S         HTTP: seconds a queued call waits for a slot before a 429 (default 5)
+  --progress-interval S       seconds between progress notifications of a pending call to a client
+                              that asked for them (default 4; decimals allowed)
   --confirm-via auto|form|page  how a person confirms a spend (default auto: form if the client can)
   --confirm-port P            port of the loopback confirmation page (default: ephemeral)
   --confirm-wait S            seconds a confirmation form waits for the person (default 600)
@@ -188,6 +199,20 @@ function storeUrl(raw: string | undefined, source: string): string | undefined {
 
 const seconds = (n: number | undefined) => (n === undefined ? undefined : n * 1000);
 
+function wholeNumber(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number (0 or more), got "${raw}"`);
+  return Number(raw);
+}
+
+/** Seconds that may have decimals (0.2), as milliseconds; at least 10 ms, at most an hour. */
+function fractionalSeconds(name: string, raw: string | undefined, fallbackMs: number): number {
+  if (raw === undefined) return fallbackMs;
+  const ms = /^\d+(\.\d+)?$/.test(raw) ? Math.round(Number(raw) * 1000) : NaN;
+  if (!(ms >= 10 && ms <= 3_600_000)) throw new ConfigError(`${name} must be a number of seconds between 0.01 and 3600, got "${raw}"`);
+  return ms;
+}
+
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Readonly<Config> {
   let parsed;
   try {
@@ -210,6 +235,9 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
         "session-idle": { type: "string" },
         "shutdown-grace": { type: "string" },
         "max-calls-per-session": { type: "string" },
+        "call-queue": { type: "string" },
+        "call-queue-wait": { type: "string" },
+        "progress-interval": { type: "string" },
         "confirm-via": { type: "string" },
         "confirm-port": { type: "string" },
         "confirm-wait": { type: "string" },
@@ -277,6 +305,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const shutdownGraceMs = seconds(positiveInt("--shutdown-grace", v["shutdown-grace"])) ?? 10_000;
   if (shutdownGraceMs > MAX_SHUTDOWN_GRACE_MS) throw new ConfigError(`--shutdown-grace must be at most ${MAX_SHUTDOWN_GRACE_MS / 1000} seconds`);
 
+  const maxCalls = positiveInt("--max-calls-per-session", v["max-calls-per-session"], 8)!;
+
   const config: Config = {
     command,
     auditFile,
@@ -311,7 +341,10 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     maxRequestBytes: 1024 * 1024,
     maxRetries: 3,
     maxRetryAfterMs: 30_000,
-    maxConcurrentCallsPerSession: positiveInt("--max-calls-per-session", v["max-calls-per-session"], 8)!,
+    maxConcurrentCallsPerSession: maxCalls,
+    callQueue: wholeNumber("--call-queue", v["call-queue"], maxCalls),
+    callQueueWaitMs: fractionalSeconds("--call-queue-wait", v["call-queue-wait"], 5_000),
+    progressIntervalMs: fractionalSeconds("--progress-interval", v["progress-interval"], 4_000),
     maxSessions: positiveInt("--max-sessions", v["max-sessions"], 1000)!,
     maxSessionsPerAddress: positiveInt("--max-sessions-per-address", v["max-sessions-per-address"], 32)!,
     trustProxy: Boolean(v["trust-proxy"]),

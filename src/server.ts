@@ -14,6 +14,8 @@ export interface ServerDeps {
   invoke: Invoke;
   /** Resolves the caller of a request: fixed in stdio mode, per session over HTTP. */
   callerOf(extra: Extra): Caller;
+  /** Heartbeat of a pending tool call to a caller that asked for progress (default 4 s). */
+  progressIntervalMs?: number;
 }
 
 export function createServer(deps: ServerDeps): McpServer {
@@ -24,6 +26,6 @@ export function createServer(deps: ServerDeps): McpServer {
         "Geopera billing. Reads are safe. Spending tools (billing_topup, billing_approvals_approve, billing_run_monthly_for_org) charge a card and only go through after a person confirms; if none can confirm now, draft a purchase with billing_approvals_request instead.",
     },
   );
-  registerTools(server, deps.tools, deps.invoke, deps.callerOf);
+  registerTools(server, deps.tools, deps.invoke, deps.callerOf, deps.progressIntervalMs);
   return server;
 }

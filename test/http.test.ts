@@ -277,6 +277,8 @@ describe("HTTP listener limits (in-process, plain test tool)", () => {
       allowedOrigins: [],
       maxRequestBytes: 64 * 1024,
       maxConcurrentCallsPerSession: 2,
+      callQueue: 1,
+      callQueueWaitMs: 400,
       sessionIdleMs: 500,
       shutdownGraceMs: 2_000,
       createSessionServer: factory,
@@ -308,25 +310,57 @@ describe("HTTP listener limits (in-process, plain test tool)", () => {
     await client.close();
   });
 
-  it.each(["streamable", "sse"] as const)("answers 429 past the per-session tools/call limit over %s, and frees slots as calls finish", async (kind) => {
+  it.each(["streamable", "sse"] as const)("queues a call past the per-session tools/call limit for a short while, answers 429 past the queue or the wait over %s, and frees slots as calls finish", async (kind) => {
     held = new Promise<void>((r) => (releaseHeld = r));
     const { client } = await connect(KEY_A, kind);
     const opened = logLines.length;
     const first = client.callTool({ name: "hold", arguments: { tag: "1" } });
     const second = client.callTool({ name: "hold", arguments: { tag: "2" } });
     await new Promise((r) => setTimeout(r, 50));
-    await expect(within(client.callTool({ name: "hold", arguments: { tag: "3" } }), 2_000)).rejects.toThrow(/429|Too many tool calls/);
-    expect(logLines.slice(opened).some((l) => l.includes('"status":429'))).toBe(true);
+    // The third waits in the session's queue (room for one); a fourth finds the queue full: 429 at once.
+    const third = client.callTool({ name: "hold", arguments: { tag: "3" } });
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(within(client.callTool({ name: "hold", arguments: { tag: "4" } }), 300)).rejects.toThrow(/429|Too many tool calls/);
+    // No slot freed within the queue's wait: the third gets its 429 too.
+    await expect(within(third, 2_000)).rejects.toThrow(/429|Too many tool calls/);
+    expect(logLines.slice(opened).filter((l) => l.includes('"status":429'))).toHaveLength(2);
     // Other requests are not tool calls and still go through.
     expect((await client.listTools()).tools).toHaveLength(2);
     // A second session has its own budget.
     const other = await connect(KEY_A, kind);
     expect(textOf(await other.client.callTool({ name: "echo", arguments: {} }))).toBe("ok");
+    // A call queued now is admitted as soon as a slot frees.
+    const queued = client.callTool({ name: "hold", arguments: { tag: "5" } });
+    await new Promise((r) => setTimeout(r, 50));
     releaseHeld();
     expect(textOf(await first)).toBe("1");
     expect(textOf(await second)).toBe("2");
-    expect(textOf(await within(client.callTool({ name: "hold", arguments: { tag: "4" } }), 2_000))).toBe("4");
+    expect(textOf(await within(queued, 2_000))).toBe("5");
+    expect(textOf(await within(client.callTool({ name: "hold", arguments: { tag: "6" } }), 2_000))).toBe("6");
     await Promise.all([client.close(), other.client.close()]);
+  });
+
+  it("a queued call whose client hangs up leaves the queue: the next call takes its place", async () => {
+    held = new Promise<void>((r) => (releaseHeld = r));
+    const { client, transport } = await connect(KEY_A);
+    const first = client.callTool({ name: "hold", arguments: { tag: "1" } });
+    const second = client.callTool({ name: "hold", arguments: { tag: "2" } });
+    await new Promise((r) => setTimeout(r, 50));
+    // A raw POST queues (the one place), then its client goes away.
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 90, method: "tools/call", params: { name: "hold", arguments: { tag: "gone" } } });
+    const headers = { ...mcpHeaders(KEY_A), "mcp-session-id": transport.sessionId!, "mcp-protocol-version": "2025-06-18" };
+    const req = request(new URL("/mcp", handle.url), { method: "POST", headers, agent: false });
+    req.on("error", () => {});
+    req.end(body);
+    await new Promise((r) => setTimeout(r, 50));
+    req.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    // Its place is free: this call queues instead of a 429, and runs once a slot frees.
+    const queued = client.callTool({ name: "hold", arguments: { tag: "3" } });
+    await new Promise((r) => setTimeout(r, 50));
+    releaseHeld();
+    expect([textOf(await first), textOf(await second), textOf(await within(queued, 2_000))]).toEqual(["1", "2", "3"]);
+    await client.close();
   });
 
   it("expires idle sessions but not one with a call in flight", async () => {

@@ -24,6 +24,11 @@ export function authenticate(header: string | undefined): Caller {
       { "www-authenticate": "Bearer" },
     );
   }
+  // Revoked keys: the sandbox otherwise accepts any token of the right shape, so a test (or a demo of
+  // hosted mode) marks a made-up or withdrawn credential with _revoked_ to see the API refuse it.
+  if (token.includes("_revoked_")) {
+    throw new HttpError(401, "unauthorized", "This API key has been revoked or does not exist.", { "www-authenticate": 'Bearer error="invalid_token"' });
+  }
   // Read-only keys are minted with an _ro_ marker so they can be told apart at a glance.
   return { token, scopes: token.includes("_ro_") ? READ_ONLY : READ_WRITE };
 }

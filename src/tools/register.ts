@@ -6,8 +6,15 @@ import type { Invoke } from "./invoke.js";
 import { ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { annotationsFor, metaFor } from "./annotations.js";
 import { toolList } from "./list.js";
+import { withProgress, PROGRESS_INTERVAL_MS } from "./progress.js";
 
-export function registerTools(server: McpServer, records: readonly ToolRecord[], invoke: Invoke, callerOf: (extra: Parameters<Invoke>[2]["extra"]) => Caller): void {
+export function registerTools(
+  server: McpServer,
+  records: readonly ToolRecord[],
+  invoke: Invoke,
+  callerOf: (extra: Parameters<Invoke>[2]["extra"]) => Caller,
+  progressIntervalMs = PROGRESS_INTERVAL_MS,
+): void {
   for (const record of records) {
     server.registerTool(
       record.name,
@@ -19,7 +26,7 @@ export function registerTools(server: McpServer, records: readonly ToolRecord[],
         annotations: annotationsFor(record),
         _meta: metaFor(record),
       },
-      (args: Record<string, unknown>, extra) => invoke(record, args, { caller: callerOf(extra), extra, server: server.server }),
+      (args: Record<string, unknown>, extra) => withProgress(extra, progressIntervalMs, () => invoke(record, args, { caller: callerOf(extra), extra, server: server.server })),
     );
   }
   // Replaces the SDK's generated listing with the compact one built from the same records.

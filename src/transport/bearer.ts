@@ -20,7 +20,7 @@ export function readBearer(header: string | undefined): BearerResult {
 }
 
 /** RFC 6750 challenge: no error code when nothing was sent, `invalid_token` when something unusable was. */
-export function challenge(reason: "missing" | "malformed"): string {
+export function challenge(reason: "missing" | "malformed" | "rejected"): string {
   return reason === "missing" ? `Bearer realm="${REALM}"` : `Bearer realm="${REALM}", error="invalid_token"`;
 }
 

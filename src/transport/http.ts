@@ -1,7 +1,9 @@
 // HTTP: one node:http listener serving Streamable HTTP (/mcp), the legacy HTTP+SSE transport (/sse and
 // /messages), /healthz, and the caller's extra browser routes (/confirm/…). Every MCP request carries
-// its own bearer credential; a session is opened by one credential and answers to no other. One
-// McpServer per session, built by the factory it is given: this file knows nothing about billing.
+// its own bearer credential; a session is opened by one credential — one the API accepts, checked before
+// the session takes a slot (verify.ts) — and answers to no other. Tool calls past the per-session limit
+// wait in a short queue before a 429 (calls.ts). One McpServer per session, built by the factory it is
+// given: this file knows nothing about billing.
 import { protoKeyProblem } from "./protoKey.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -18,6 +20,7 @@ import { sendJson, sendRpcError, RPC } from "./replies.js";
 import { CallTracker } from "./calls.js";
 import { SessionRegistry, type Session, type Reservation } from "./sessions.js";
 import { remoteAddressOf } from "./remote.js";
+import { CredentialCheck, type VerifyCredential } from "./verify.js";
 
 export interface HttpServeOptions {
   host: string;
@@ -34,9 +37,9 @@ export interface HttpServeOptions {
   /** Open sessions at most (both kinds); further ones get 503. Default 1000. */
   maxSessions?: number;
   /**
-   * Open sessions (both kinds) at most per remote address; further ones get 429. Default 32. Bearer
-   * tokens are not checked upstream when a session opens, so without this one client with made-up
-   * tokens could hold every slot for the idle window.
+   * Open sessions (both kinds) at most per remote address (an IPv6 client is its /64); further ones get
+   * 429. Default 32. Without verifyCredential, bearer tokens are not checked when a session opens, and
+   * this is all that keeps one client with made-up tokens from holding every slot for the idle window.
    */
   maxSessionsPerAddress?: number;
   /**
@@ -51,16 +54,39 @@ export interface HttpServeOptions {
    * proxy that sets it; otherwise any client could claim any address). Default false.
    */
   trustProxy?: boolean;
+  /**
+   * Asks the API whether it accepts a bearer credential. Given, a session opens only for an accepted
+   * one; the verdict is cached by credential digest (credentialCheck), refusals included, so a rejected
+   * token never holds a session slot. Absent: credentials are not checked when a session opens.
+   */
+  verifyCredential?: VerifyCredential;
+  /** Cache lifetimes and budget of those checks (defaults: accepted 300 s, rejected 60 s, 64 at once, 4 per address, 10 s each). */
+  credentialCheck?: { acceptedTtlMs?: number; rejectedTtlMs?: number; maxPending?: number; maxPendingPerAddress?: number; timeoutMs?: number };
+  /**
+   * Tool calls past maxConcurrentCallsPerSession wait for a free slot — at most this many per session,
+   * for at most callQueueWaitMs — before a 429. Default: as many as maxConcurrentCallsPerSession, 5 s.
+   */
+  callQueue?: number;
+  callQueueWaitMs?: number;
   /** Interval of the `: keep-alive` comment on open legacy SSE streams, so proxies keep them. Default 15 s. */
   sseKeepAliveMs?: number;
   /** Builds one MCP server for one session, bound to that session's caller credential. */
-  createSessionServer(credential: string): McpServer;
+  createSessionServer(credential: string, hooks: SessionHooks): McpServer;
   /**
    * Browser routes under /confirm/, served WITHOUT bearer auth (Host and Origin checks still apply).
    * Returns true if it handled the request; false → 404.
    */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
   log: Logger;
+}
+
+/** What a session's server may tell the listener about its session. */
+export interface SessionHooks {
+  /**
+   * The API refused the session's credential (a call answered 401: revoked or expired since the session
+   * opened). The session closes once its calls are answered, and new sessions with it are refused.
+   */
+  credentialRejected(): void;
 }
 
 export interface HttpHandle {
@@ -86,6 +112,18 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   const evictIdleAfterMs = opts.evictIdleAfterMs ?? 60_000;
   const trustProxy = opts.trustProxy ?? false;
   const sseKeepAliveMs = opts.sseKeepAliveMs ?? 15_000;
+  const queue = { size: opts.callQueue ?? opts.maxConcurrentCallsPerSession, waitMs: opts.callQueueWaitMs ?? 5_000 };
+  const cc = opts.credentialCheck ?? {};
+  const credentials = opts.verifyCredential
+    ? new CredentialCheck({
+        verify: opts.verifyCredential,
+        acceptedTtlMs: cc.acceptedTtlMs ?? 300_000,
+        rejectedTtlMs: cc.rejectedTtlMs ?? 60_000,
+        maxPending: cc.maxPending ?? 64,
+        maxPendingPerAddress: cc.maxPendingPerAddress ?? 4,
+        timeoutMs: cc.timeoutMs ?? 10_000,
+      })
+    : undefined;
   // A slot frees when one of the address's sessions closes or expires: at the latest one idle window on.
   const perAddressRetryAfter = String(Math.max(1, Math.min(60, Math.ceil(opts.sessionIdleMs / 1000))));
   /** Responses still being written, other than long-lived listening streams (GET /sse, GET /mcp). */
@@ -140,9 +178,54 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     return sessions.reserve(address);
   };
 
+  /**
+   * Before a session opens: the API must accept its credential (cached verdicts answer at once). Writes
+   * the refusal and returns false otherwise: 401 for a refused credential, 503 when the API could not say
+   * or too many checks are running. Runs before a slot is reserved, so a refused token never holds one.
+   */
+  const credentialAccepted = async (req: IncomingMessage, res: ServerResponse, token: string, id: string | number | null = null): Promise<boolean> => {
+    if (!credentials) return true;
+    if (draining) {
+      refuseDraining(req, res, id);
+      return false;
+    }
+    const address = remoteAddressOf(req, trustProxy);
+    const digest = credentialDigest(token);
+    const verdict = await credentials.check(token, digest.toString("hex"), address);
+    if (verdict === "accepted") return true;
+    const fields = { address, caller: fingerprintOf(digest) };
+    if (verdict === "rejected") {
+      const message = "Unauthorized: the billing API does not accept this credential";
+      refuse(req, res, 401, RPC.serverError, message, "credential rejected", { "WWW-Authenticate": challenge("rejected") }, id, fields);
+    } else if (verdict === "busy") {
+      refuse(req, res, 503, RPC.serverError, "Too many new credentials are being checked right now; try again shortly", "credential check busy", { "Retry-After": "1" }, id, fields);
+    } else {
+      refuse(req, res, 503, RPC.serverError, "The billing API could not confirm this credential right now; try again shortly", "credential check failed", { "Retry-After": "5" }, id, fields);
+    }
+    return false;
+  };
+
+  /**
+   * Every session of a credential the API has refused since they opened gives its slot back as soon as
+   * its calls are answered (the refusal itself still reaches the client), and the refusal is cached.
+   */
+  const revoked = new WeakSet<Session>();
+  const closeRevoked = (credential: Buffer) => {
+    credentials?.reject(credential.toString("hex"));
+    for (const session of sessions.withCredential(credential)) {
+      if (revoked.has(session)) continue;
+      revoked.add(session);
+      log.warn("session credential rejected by the API", { session: session.id, caller: session.caller });
+      // setImmediate: the answer that carried the refusal is handed to the transport first.
+      void session.calls.idle().then(() => setImmediate(() => void sessions.close(session, "credential rejected")));
+    }
+  };
+
+  /** The parts of a session common to both transports. */
   const newSession = (token: string, address: string) => {
     const credential = credentialDigest(token);
-    return { credential, caller: fingerprintOf(credential), address, server: opts.createSessionServer(token), lastActive: Date.now() };
+    const hooks: SessionHooks = { credentialRejected: () => closeRevoked(credential) };
+    return { credential, caller: fingerprintOf(credential), address, server: opts.createSessionServer(token, hooks), lastActive: Date.now() };
   };
 
   /** A known session of this kind answering to this credential, or undefined with a refusal written. */
@@ -197,9 +280,15 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       refuseDraining(req, res);
       return;
     }
-    const admission = session.calls.admit(body);
+    // Past the limit, the calls wait in the session's short queue; a client that hangs up leaves it.
+    const gone = new AbortController();
+    const onGone = () => gone.abort();
+    res.once("close", onGone);
+    const admission = await session.calls.admitQueued(body, queue.size, queue.waitMs, gone.signal);
+    res.off("close", onGone);
     if (!admission.ok) {
-      const message = `Too many tool calls in flight on this session (limit ${opts.maxConcurrentCallsPerSession}); wait for one to finish`;
+      if (res.destroyed) return;
+      const message = `Too many tool calls in flight on this session (limit ${opts.maxConcurrentCallsPerSession}; ${queue.size} more may wait up to ${queue.waitMs / 1000} s for a slot); wait for one to finish`;
       refuse(req, res, 429, RPC.serverError, message, "call limit", { "Retry-After": "1" }, admission.id);
       return;
     }
@@ -228,7 +317,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     const read = await readBody(req, res);
     if (!read) return;
     if (!isInitializeRequest(read.body)) return refuse(req, res, 400, RPC.serverError, "Bad Request: No valid session ID provided", "no session");
-    const slot = admitSession(req, res, (read.body as unknown as { id: string | number }).id);
+    const initializeId = (read.body as unknown as { id: string | number }).id;
+    if (!(await credentialAccepted(req, res, token, initializeId))) return;
+    const slot = admitSession(req, res, initializeId);
     if (!slot) return;
 
     let base: ReturnType<typeof newSession> | undefined;
@@ -260,6 +351,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
 
   const handleSse = async (req: IncomingMessage, res: ServerResponse, token: string) => {
     if (req.method !== "GET") return refuse(req, res, 405, RPC.serverError, "Method not allowed", "method", { Allow: "GET" });
+    if (!(await credentialAccepted(req, res, token))) return;
     const slot = admitSession(req, res);
     if (!slot) return;
     let base: ReturnType<typeof newSession>;
@@ -360,6 +452,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     max_sessions: maxSessions,
     max_sessions_per_address: maxSessionsPerAddress,
     max_calls_per_session: opts.maxConcurrentCallsPerSession,
+    call_queue: queue.size,
+    call_queue_wait_s: queue.waitMs / 1000,
+    verify_credentials: credentials !== undefined,
     session_idle_s: opts.sessionIdleMs / 1000,
     shutdown_grace_s: opts.shutdownGraceMs / 1000,
     trust_proxy: trustProxy,

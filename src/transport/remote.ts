@@ -2,6 +2,8 @@
 // client's word and costs nothing to forge. Behind a reverse proxy every request has the proxy's address,
 // so --trust-proxy takes the last X-Forwarded-For hop instead — the one our own proxy appended; hops to
 // its left were sent by the client and are ignored.
+// An IPv6 client counts as its /64: one subscriber is routinely given a whole /64 (SLAAC, privacy
+// addresses), so counting single IPv6 addresses would give one client 2^64 shares of every limit.
 import { isIP } from "node:net";
 import type { IncomingMessage } from "node:http";
 
@@ -29,5 +31,18 @@ function normalize(raw: string | undefined): string | undefined {
   if (!isIP(address)) return undefined;
   // An IPv4 client on a dual-stack socket shows as ::ffff:a.b.c.d: the same client either way.
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(address);
-  return mapped ? mapped[1]! : address;
+  if (mapped) return mapped[1]!;
+  return isIP(address) === 6 ? prefix64(address) : address;
+}
+
+/** The /64 network of a (valid) IPv6 address, as "2001:db8:0:1::/64". */
+export function prefix64(address: string): string {
+  let text = address.replace(/%.*$/, "");
+  // A dotted IPv4 tail (::ffff:0:1.2.3.4, 64:ff9b::1.2.3.4) is the last two groups.
+  text = text.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_m, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const headGroups = head === "" ? [] : head.split(":");
+  const tailGroups = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups];
+  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(":")}::/64`;
 }

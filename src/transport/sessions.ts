@@ -109,6 +109,11 @@ export class SessionRegistry {
     this.log.info("session closed", { session: id, transport: session.kind, caller: session.caller, reason, sessions: this.sessions.size });
   }
 
+  /** The open sessions opened with this credential (by digest). */
+  withCredential(credential: Buffer): Session[] {
+    return [...this.sessions.values()].filter((s) => s.credential.equals(credential));
+  }
+
   /**
    * The least recently active session opened from `address` with nothing in flight (a call waiting for a
    * person's confirmation is in flight) and no activity since `idleSince` (epoch ms), if any.

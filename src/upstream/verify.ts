@@ -1,0 +1,24 @@
+// The upstream half of "sessions are held only by credentials the API accepts" (src/transport/verify.ts):
+// one balance read with the credential — the cheapest read every usable credential may make (the spend
+// gate reads it too) — answered 2xx means accepted, 401/403 rejected, anything else unknown.
+import type { UpstreamClient } from "./client.js";
+
+export type CredentialVerdict = "accepted" | "rejected" | "unknown";
+
+export const VERIFY_OPERATION = "billing.credits.balance";
+
+export function credentialVerifier(upstream: UpstreamClient): (token: string, signal: AbortSignal) => Promise<CredentialVerdict> {
+  return async (token, signal) => {
+    try {
+      const response = await upstream.send({ operationId: VERIFY_OPERATION, body: "{}", credential: token, signal });
+      await response.body.dump();
+      const status = response.statusCode;
+      if (status >= 200 && status < 300) return "accepted";
+      // 403: the credential exists but may not read the balance — nor do anything this server offers.
+      if (status === 401 || status === 403) return "rejected";
+      return "unknown";
+    } catch {
+      return "unknown";
+    }
+  };
+}
