@@ -271,6 +271,23 @@ describe("with a daily cap, a spend whose organization cannot be learned is refu
     expect(creditsChargedSince(mark)).toBe(20);
   });
 
+  it("an approval whose answer names no credits cannot be checked against the cap: refused, nobody asked, nothing charged", async () => {
+    const req = await h.client.callTool({ name: "billing_approvals_request", arguments: { credits: 25 } });
+    const id = (req.structuredContent as { id: string }).id;
+    for (const credits of [undefined, "25", null, -0.5e400]) {
+      const row: Record<string, unknown> = { id, status: "pending" };
+      if (credits !== undefined) row.credits = credits;
+      api.inject("billing.approvals.get", { kind: "status", status: 200, body: JSON.stringify(row) + "\n", contentType: "application/x-ndjson" });
+      const mark = api.requests.length;
+      const asked = h.asked.length;
+      const r = await h.client.callTool({ name: "billing_approvals_approve", arguments: { approval_id: id } });
+      api.clearFaults();
+      expect(textOf(r)).toMatch(/billing_approvals_approve refused: the API did not say how many credits this spend buys.*Nothing was charged\. No one was asked\./s);
+      expect(h.asked.length).toBe(asked);
+      expect(spendsAfter(api, mark)).toEqual([]);
+    }
+  });
+
   it("a page confirmation used when the balance cannot be read any more: refused at send, nothing charged, audited", async () => {
     const stateDir = tempDir("gbm-caps-");
     const store = await storeOf(stateDir);

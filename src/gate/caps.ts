@@ -36,5 +36,15 @@ export function capViolation(caps: Caps, credits: number | undefined, creditsTod
   return undefined;
 }
 
+/**
+ * A spend that buys credits (its record says where the credits are) but whose count could not be learned
+ * — an approval whose answer names none — cannot be checked against a cap that is set: refused.
+ */
+export function unknownCredits(caps: Caps, movesCredits: boolean, credits: number | undefined): string | undefined {
+  if (!movesCredits || credits !== undefined) return undefined;
+  if (caps.maxCreditsPerCall === undefined && caps.maxCreditsPerDay === undefined) return undefined;
+  return "the API did not say how many credits this spend buys, so this server's credit limits cannot be checked";
+}
+
 /** Whether the daily totals (and so the organization) are needed at all: a daily cap is set and the spend moves counted credits. */
 export const needsDailyTotal = (caps: Caps, credits: number | undefined) => credits !== undefined && caps.maxCreditsPerDay !== undefined;

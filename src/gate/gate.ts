@@ -22,7 +22,7 @@ import { sendWithRetry, SPEND_RETRY_STATUS } from "../upstream/retry.js";
 import { describeNetworkError } from "../upstream/errors.js";
 import type { AuditEvent, Confirmation, GateStore, SpendEntry } from "../store/types.js";
 import { callDigest } from "./digest.js";
-import { capViolation, needsDailyTotal } from "./caps.js";
+import { capViolation, needsDailyTotal, unknownCredits } from "./caps.js";
 import { spendFacts, factsAsText, previewObject, withServerFact, type SpendFactsResult } from "./facts.js";
 import { chargedOrganization } from "./organization.js";
 import { chooseChannel, type Channel } from "./channel.js";
@@ -206,7 +206,8 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     }
     const organization = "id" in org ? org.id : undefined;
     const orgToday = daily && organization !== undefined ? { id: organization, today: await store.organizationCreditsToday(organization) } : undefined;
-    const over = capViolation(caps, facts.credits, daily ? await store.creditsToday(caller.fingerprint) : 0, orgToday);
+    const movesCredits = record.spend?.credits !== undefined || record.spend?.previewCredits !== undefined;
+    const over = unknownCredits(caps, movesCredits, facts.credits) ?? capViolation(caps, facts.credits, daily ? await store.creditsToday(caller.fingerprint) : 0, orgToday);
     if (over) {
       await audit({ ...base, event: "refused", channel: "none", detail: `cap: ${over}` });
       return toolError(`${record.name} refused: ${over}. ${NOTHING_CHARGED} No one was asked.`);
