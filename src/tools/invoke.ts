@@ -12,6 +12,7 @@ import { sendWithRetry, READ_RETRY_STATUS, type RetryPolicy, type SendOutcome } 
 import { shapeAnswer, toolError, MalformedAnswer, META_STATUS, META_ERROR, META_ATTEMPTS, type ShapeLimits } from "./results.js";
 import { describeNetworkError, networkErrorKind } from "../upstream/errors.js";
 import { redact } from "../redact.js";
+import { upstreamArgs } from "./page.js";
 import { acceptedUnreadable, isSuccessStatus, FILE_TOO_LARGE } from "./accepted.js";
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -83,7 +84,7 @@ export async function forward(
   const started = performance.now();
   let outcome: SendOutcome;
   try {
-    outcome = await sendWithRetry(deps.upstream, { operationId: record.operationId, body: JSON.stringify(args), credential: caller.credential, signal }, policy);
+    outcome = await sendWithRetry(deps.upstream, { operationId: record.operationId, body: JSON.stringify(upstreamArgs(record, args, deps.limits.maxRows)), credential: caller.credential, signal }, policy);
   } catch (err) {
     const attempts = (err as { attempts?: number } | undefined)?.attempts ?? 1;
     const cancelled = signal?.aborted === true;
