@@ -66,15 +66,22 @@ const json: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => ({
 
 const JSON_TYPE = fc.constantFrom("application/json", "application/json; charset=utf-8");
 const NDJSON_TYPE = fc.constantFrom("application/x-ndjson", "application/jsonl");
-/** Every kind of 2xx body: one JSON value, NDJSON of 0, 1 or many rows, nothing at all, and text that is not JSON. */
+/** Every kind of 2xx body: one JSON value, NDJSON of 0, 1 or many rows, nothing at all, text that is not JSON, pages and files. */
 const answer = fc.oneof(
-  fc.record({ contentType: JSON_TYPE, body: json.map((v) => JSON.stringify(v)) }),
-  fc.record({
-    contentType: NDJSON_TYPE,
-    body: fc.tuple(fc.array(json, { maxLength: 5 }), fc.boolean()).map(([rows, nl]) => rows.map((r) => JSON.stringify(r)).join("\n") + (nl && rows.length ? "\n" : "")),
-  }),
-  fc.record({ contentType: fc.oneof(JSON_TYPE, NDJSON_TYPE), body: fc.constant("") }),
-  fc.record({ contentType: fc.oneof(JSON_TYPE, NDJSON_TYPE), body: fc.string({ maxLength: 20 }) }),
+  { weight: 5, arbitrary: fc.record({ contentType: JSON_TYPE, body: json.map((v) => JSON.stringify(v)) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      contentType: NDJSON_TYPE,
+      body: fc.tuple(fc.array(json, { maxLength: 5 }), fc.boolean()).map(([rows, nl]) => rows.map((r) => JSON.stringify(r)).join("\n") + (nl && rows.length ? "\n" : "")),
+    }),
+  },
+  { weight: 5, arbitrary: fc.record({ contentType: fc.oneof(JSON_TYPE, NDJSON_TYPE), body: fc.constant("") }) },
+  { weight: 5, arbitrary: fc.record({ contentType: fc.oneof(JSON_TYPE, NDJSON_TYPE), body: fc.string({ maxLength: 20 }) }) },
+  // What a proxy or a misconfigured API may send with a 2xx: a page, text, no type, a file (small, or larger
+  // than the server passes on — 512 KB by default).
+  { weight: 5, arbitrary: fc.record({ contentType: fc.constantFrom("text/html", "text/plain", "", "application/pdf"), body: fc.string({ maxLength: 20 }) }) },
+  { weight: 1, arbitrary: fc.record({ contentType: fc.constant("application/pdf"), body: fc.constant("%PDF".padEnd(600_000, "x")) }) },
 );
 const status = fc.constantFrom(200, 201, 202);
 
