@@ -130,6 +130,25 @@ describe("any 2xx answer, for every tool", () => {
     console.log(`2xx answers: ${seen.cases} cases (${seen.spends} spends, ${seen.compute} compute, ${seen.reads} reads, ${seen.readErrors} read errors) in ${Math.round(performance.now() - t0)} ms`);
   }, 60_000);
 
+  it("a 2xx answer cut off part-way (the connection dies mid-body): a spend still says charged once, a compute call applied", async () => {
+    for (const record of CATALOG.filter((r) => r.sideEffect !== "read")) {
+      const mark = api.requests.length;
+      api.inject(record.operationId, { kind: "cutStream" });
+      const r = (await h.client.callTool({ name: record.name, arguments: ARGS[record.name]! })) as CallToolResult;
+      api.clearFaults();
+      expect(r.isError, `${record.name}: ${textOf(r)}`).toBeFalsy();
+      expect(r._meta?.["com.geopera/error"], record.name).toBe("stream_cut");
+      if (record.spend) {
+        const k = spendsAfter(api, mark)[0]!.idempotencyKey!;
+        expect(textsOf(r).at(-1), record.name).toBe(`Charged once (Idempotency-Key ${k}).`);
+        expect(textOf(r)).toMatch(/the API accepted the charge \(HTTP 200\), but its answer could not be read: .*broke off/);
+        expect(r.structuredContent).toMatchObject({ charged_once: true, idempotency_key: k, upstream_status: 200 });
+      } else {
+        expect(textOf(r)).toMatch(/the API accepted this call \(HTTP 200\) and applied it, but its answer could not be read: .*broke off/);
+      }
+    }
+  });
+
   it("204 No Content (no body, no type) is a result too, for every tool", async () => {
     for (const record of CATALOG) {
       const mark = api.requests.length;

@@ -132,8 +132,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     }
     if (result.isError && isSuccessStatus(status)) {
       // A 2xx answer shaped as an error (a file too big to pass on): the charge still went through.
-      const why = FILE_TOO_LARGE;
-      return chargedUnreadable(record, status, why, "file_too_large", entry.key, chargedOnce);
+      return chargedUnreadable(record, status, FILE_TOO_LARGE, "file_too_large", entry.key, chargedOnce);
     }
     const note = result.isError
       ? status >= 500

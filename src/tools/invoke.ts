@@ -116,8 +116,7 @@ export async function forward(
     const result = await shapeAnswer(record, args, outcome.response, limits);
     if (result.isError && record.sideEffect === "compute" && isSuccessStatus(status)) {
       // A 2xx answer shaped as an error (a file too big to pass on): the API still applied the call.
-      const why = FILE_TOO_LARGE;
-      return appliedUnreadable(record, status, why, "file_too_large", outcome.attempts);
+      return appliedUnreadable(record, status, FILE_TOO_LARGE, "file_too_large", outcome.attempts);
     }
     const note = result.isError ? retryNote(record, outcome, deps.retry.maxRetryAfterMs) : "";
     if (note) result.content = [...result.content, { type: "text" as const, text: note.trim() }];
