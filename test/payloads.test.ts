@@ -90,6 +90,14 @@ describe("a 1,000,000-row ledger", () => {
   });
 });
 
+it("a list without offset, cut by the agent's own limit, says a larger limit is an option", async () => {
+  const r = await h.client.callTool({ name: "billing_invoices_list", arguments: { limit: 1 } });
+  expect(r.structuredContent).toMatchObject({ count: 1, truncated: true });
+  expect(r.structuredContent).not.toHaveProperty("next_offset");
+  expect(textOf(r)).toMatch(/More rows: this list has no offset, so ask for a larger limit or narrow it with a filter\.$/);
+  expect(api.requests.at(-1)!.body).toEqual({ limit: 2 });
+});
+
 describe("pages match the ledger, for any limit, offset and filter", () => {
   const N = 1_000;
   const PAGE = 50;
@@ -175,6 +183,7 @@ describe("an API that streams without end (ignores limit, or a list that takes n
     expect(r.isError, textOf(r)).toBeFalsy();
     expect(r.structuredContent).toMatchObject({ count: 20, truncated: true });
     expect(textOf(r)).toMatch(/^20 rows \(more after these\)\./);
+    expect(textOf(r)).toMatch(name === "billing_credits_transactions" ? /More rows: call billing_credits_transactions again with offset=20\.$/ : /More rows: this list has no offset, so narrow it with a filter\.$/);
     expect(ms).toBeLessThan(3_000);
     // What left the API before we hung up: socket buffers' worth, not the stream.
     const op = CATALOG.find((t) => t.name === name)!.operationId;

@@ -319,7 +319,8 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
     structured.next_offset = offset + rows.length;
     next = `More rows: call ${record.name} again with offset=${offset + rows.length}.`;
   } else if (more) {
-    const raise = takesLimit(record) && cap < limits.maxRows ? `raise limit (up to ${limits.maxRows}) or ` : "";
+    // The agent's own limit made the page smaller than this server allows: a larger one is an option.
+    const raise = takesLimit(record) && cap < limits.maxRows ? "ask for a larger limit or " : "";
     next = `More rows: this list has no offset, so ${raise}narrow it with a filter.`;
   }
   const lines = [`${rows.length} rows${more ? " (more after these)" : ""}.`, ...rows.map((r) => JSON.stringify(r))];
