@@ -2,7 +2,8 @@
 // the server's peak memory over idle, and time. The sandbox API (1,000,000 ledger rows) runs in this bench
 // process behind a counting TCP proxy, so the rows counted are the ones that crossed the wire to the
 // server; the server is the spawned stdio child whose /proc/<pid>/status we read (Linux only). Its peak RSS
-// (VmHWM) is reset before each call (/proc/<pid>/clear_refs), so each figure is that call's own peak.
+// (VmHWM) is reset before each call (/proc/<pid>/clear_refs), so each figure is that call's own peak, and
+// each call runs in a fresh server process (after two small warm-up calls).
 //
 //   npx tsc -p tsconfig.json && node dist/bench/ledger-page.js [--baseline-cli <path to an older dist/src/cli.js>]
 //
@@ -83,7 +84,19 @@ interface Figure {
   peakMb?: number;
 }
 
+const PAGES = [
+  ["first page (no limit: --max-rows 100)", {}],
+  ["page at offset 500,000", { offset: 500_000 }],
+] as const;
+
+/** Each page in a fresh server process, so one call's memory cannot hide in the next one's idle figure. */
 async function serverPages(label: string, cli: string, proxy: Awaited<ReturnType<typeof countingProxy>>): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  for (const [what, args] of PAGES) figures.push(await onePage(`${label}: ${what}`, cli, proxy, args));
+  return figures;
+}
+
+async function onePage(what: string, cli: string, proxy: Awaited<ReturnType<typeof countingProxy>>, args: Record<string, unknown>): Promise<Figure> {
   const stateDir = mkdtempSync(join(tmpdir(), "gbm-ledger-page-"));
   const transport = new StdioClientTransport({
     command: process.execPath,
@@ -94,43 +107,35 @@ async function serverPages(label: string, cli: string, proxy: Awaited<ReturnType
   const client = new Client({ name: "ledger-page-bench", version: "1.0.0" });
   await client.connect(transport);
   const pid = transport.pid!;
-  const figures: Figure[] = [];
   try {
     await client.listTools();
     // Warm the upstream path and the NDJSON path with small calls, then let the process settle.
     await client.callTool({ name: "billing_credits_balance", arguments: {} });
     await client.callTool({ name: "billing_credits_transactions", arguments: { limit: 5 } });
     await settle();
-    for (const [what, args] of [
-      ["first page (no limit: --max-rows 100)", {}],
-      ["page at offset 500,000", { offset: 500_000 }],
-    ] as const) {
-      await settle(300);
-      const idle = memOf(pid);
-      resetPeak(pid);
-      const before = { ...proxy.counts };
-      const t0 = performance.now();
-      const r = await client.callTool({ name: "billing_credits_transactions", arguments: args }, undefined, { timeout: 120_000 });
-      const ms = performance.now() - t0;
-      await settle(200); // let the last bytes the API sent before the hang-up reach the proxy's count
-      const after = memOf(pid);
-      const sc = r.structuredContent as { count?: number; rows?: unknown[] } | undefined;
-      if (r.isError || !sc?.rows) throw new Error(`${label}: unexpected answer: ${JSON.stringify(r).slice(0, 300)}`);
-      figures.push({
-        what: `${label}: ${what}`,
-        rowsReturned: String(sc.rows.length),
-        upstreamRows: proxy.counts.rows - before.rows,
-        upstreamMb: (proxy.counts.bytes - before.bytes) / 1024 / 1024,
-        ms,
-        idleMb: idle.rssMb,
-        peakMb: after.hwmMb,
-      });
-    }
+    const idle = memOf(pid);
+    resetPeak(pid);
+    const before = { ...proxy.counts };
+    const t0 = performance.now();
+    const r = await client.callTool({ name: "billing_credits_transactions", arguments: args }, undefined, { timeout: 120_000 });
+    const ms = performance.now() - t0;
+    await settle(200); // let the last bytes the API sent before the hang-up reach the proxy's count
+    const after = memOf(pid);
+    const sc = r.structuredContent as { rows?: unknown[] } | undefined;
+    if (r.isError || !sc?.rows) throw new Error(`${what}: unexpected answer: ${JSON.stringify(r).slice(0, 300)}`);
+    return {
+      what,
+      rowsReturned: String(sc.rows.length),
+      upstreamRows: proxy.counts.rows - before.rows,
+      upstreamMb: (proxy.counts.bytes - before.bytes) / 1024 / 1024,
+      ms,
+      idleMb: idle.rssMb,
+      peakMb: after.hwmMb,
+    };
   } finally {
     await client.close();
     rmSync(stateDir, { recursive: true, force: true });
   }
-  return figures;
 }
 
 /** The whole ledger read from the API with no limit and no server: what every page cost before issue 12. */
