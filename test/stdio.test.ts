@@ -105,17 +105,21 @@ describe("every tool, once", () => {
     const five = await call("billing_credits_transactions", { limit: 5 });
     const sc = five.structuredContent as { rows: unknown[]; count: number; truncated: boolean; next_offset: number };
     expect(sc.rows).toHaveLength(5);
-    expect(sc.truncated).toBe(false);
-    // The API filled the agent's page: there may be more, and the agent is told how to go on.
+    // The API was asked for one row more than the page, so it is known that more follow, and how to get them.
+    expect(sc.truncated).toBe(true);
     expect(sc.next_offset).toBe(5);
-    expect(textOf(five)).toMatch(/there may be more: call billing_credits_transactions again with offset=5/);
+    expect(textOf(five)).toMatch(/^5 rows \(more after these\)\./);
+    expect(textOf(five)).toContain("More rows: call billing_credits_transactions again with offset=5.");
     const all = await call("billing_credits_transactions", { offset: 2 });
-    const cut = all.structuredContent as { rows: unknown[]; total_rows: number; truncated: boolean; next_offset: number };
+    const cut = all.structuredContent as { rows: unknown[]; truncated: boolean; next_offset: number };
     expect(cut.rows).toHaveLength(10);
     expect(cut.truncated).toBe(true);
-    expect(cut.total_rows).toBeGreaterThan(10);
     expect(cut.next_offset).toBe(12);
     expect(textOf(all)).toContain("call billing_credits_transactions again with offset=12");
+    // The sandbox's 40-row ledger ends: the last page says nothing more.
+    const end = await call("billing_credits_transactions", { offset: 35 });
+    expect(end.structuredContent).toMatchObject({ count: 5, truncated: false });
+    expect(textOf(end)).not.toContain("More rows");
   });
 
   it("single-record streams come back as that record", async () => {

@@ -18,6 +18,8 @@ import { forward } from "../tools/invoke.js";
 import type { ToolRecord } from "../tools/record.js";
 import { recordByOperation } from "../tools/catalog.js";
 import { shapeAnswer, toolError, MalformedAnswer } from "../tools/results.js";
+import { acceptedUnreadable, isSuccessStatus, FILE_TOO_LARGE } from "../tools/accepted.js";
+import { redact } from "../redact.js";
 import { sendWithRetry, SPEND_RETRY_STATUS } from "../upstream/retry.js";
 import { describeNetworkError } from "../upstream/errors.js";
 import type { AuditEvent, Confirmation, GateStore, SpendEntry } from "../store/types.js";
@@ -137,19 +139,43 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     // A server error may have happened after the charge: keep the key for a retry, never mint a new one.
     if (status >= 500) await settle(entry.key, undefined, { ...base, event: "unknown", key: entry.key, status });
     else await settle(entry.key, status, { ...base, event: "answered", key: entry.key, status });
+    const chargedOnce = `Charged once (Idempotency-Key ${entry.key}).${resent}`;
     let result: CallToolResult;
     try {
       result = await shapeAnswer(record, args, response, { ...deps.limits, secrets: [caller.credential] });
     } catch (err) {
+      if (isSuccessStatus(status)) {
+        const why = err instanceof MalformedAnswer ? err.message : `its answer broke off: ${describeNetworkError(err, deps.upstream.baseUrl)}`;
+        return chargedUnreadable(record, status, redact(why, [caller.credential]), err instanceof MalformedAnswer ? err.kind : "stream_cut", entry.key, chargedOnce);
+      }
       const why = err instanceof MalformedAnswer ? err.message : String(err);
       return toolError(`${record.name}: the API answered HTTP ${status} but ${why}. It may have charged (Idempotency-Key ${entry.key}); check billing_credits_transactions before doing anything else.`);
+    }
+    if (result.isError && isSuccessStatus(status)) {
+      // A 2xx answer shaped as an error (a file too big to pass on): the charge still went through.
+      return chargedUnreadable(record, status, FILE_TOO_LARGE, "file_too_large", entry.key, chargedOnce);
     }
     const note = result.isError
       ? status >= 500
         ? ` The charge may or may not have gone through (Idempotency-Key ${entry.key}); calling again with the same arguments re-sends it with the same key.`
         : ` ${NOTHING_CHARGED}`
-      : ` Charged once (Idempotency-Key ${entry.key}).${resent}`;
+      : ` ${chargedOnce}`;
     return { ...result, content: [...result.content, { type: "text", text: note.trim() }] };
+  }
+
+  /** A spend the API accepted (2xx) whose answer could not be read: charged, and said so (see tools/accepted.ts). */
+  function chargedUnreadable(record: ToolRecord, status: number, why: string, kind: string, key: string, chargedOnce: string): CallToolResult {
+    return acceptedUnreadable({
+      lines: [
+        `${record.name}: the API accepted the charge (HTTP ${status}), but its answer could not be read: ${why.replace(/\.$/, "")}. ` +
+          `Do not call ${record.name} again for this; see the charge in billing_credits_transactions.`,
+        chargedOnce,
+      ],
+      status,
+      why,
+      kind,
+      fields: { charged_once: true, idempotency_key: key },
+    });
   }
 
   /** Journal and audit after the request left. A store failure here is logged, never hides the answer. */

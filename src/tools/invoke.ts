@@ -12,6 +12,8 @@ import { sendWithRetry, READ_RETRY_STATUS, type RetryPolicy, type SendOutcome } 
 import { shapeAnswer, toolError, MalformedAnswer, META_STATUS, META_ERROR, META_ATTEMPTS, type ShapeLimits } from "./results.js";
 import { describeNetworkError, networkErrorKind } from "../upstream/errors.js";
 import { redact } from "../redact.js";
+import { upstreamArgs } from "./page.js";
+import { acceptedUnreadable, isSuccessStatus, FILE_TOO_LARGE } from "./accepted.js";
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -82,7 +84,7 @@ export async function forward(
   const started = performance.now();
   let outcome: SendOutcome;
   try {
-    outcome = await sendWithRetry(deps.upstream, { operationId: record.operationId, body: JSON.stringify(args), credential: caller.credential, signal }, policy);
+    outcome = await sendWithRetry(deps.upstream, { operationId: record.operationId, body: JSON.stringify(upstreamArgs(record, args, deps.limits.maxRows)), credential: caller.credential, signal }, policy);
   } catch (err) {
     const attempts = (err as { attempts?: number } | undefined)?.attempts ?? 1;
     const cancelled = signal?.aborted === true;
@@ -112,6 +114,10 @@ export async function forward(
   }
   try {
     const result = await shapeAnswer(record, args, outcome.response, limits);
+    if (result.isError && record.sideEffect === "compute" && isSuccessStatus(status)) {
+      // A 2xx answer shaped as an error (a file too big to pass on): the API still applied the call.
+      return appliedUnreadable(record, status, FILE_TOO_LARGE, "file_too_large", outcome.attempts);
+    }
     const note = result.isError ? retryNote(record, outcome, deps.retry.maxRetryAfterMs) : "";
     if (note) result.content = [...result.content, { type: "text" as const, text: note.trim() }];
     // The result is ours, freshly built by shapeAnswer: completed in place rather than copied.
@@ -121,9 +127,28 @@ export async function forward(
     return result;
   } catch (err) {
     const kind = err instanceof MalformedAnswer ? err.kind : networkErrorKind(err);
+    if (record.sideEffect === "compute" && isSuccessStatus(status)) {
+      const why = err instanceof MalformedAnswer ? err.message : `its answer broke off: ${describeNetworkError(err, deps.upstream.baseUrl, deps.upstream.timeouts)}`;
+      return appliedUnreadable(record, status, redact(why, secrets), kind, outcome.attempts);
+    }
     const what = err instanceof MalformedAnswer ? `${err.message}.` : `the API answered HTTP ${status}, then ${describeNetworkError(err, deps.upstream.baseUrl, deps.upstream.timeouts)}`;
     return toolError(redact(`${record.name} failed: ${what}`, secrets), { [META_STATUS]: status, [META_ERROR]: kind, [META_ATTEMPTS]: outcome.attempts });
   }
+}
+
+/** A compute call the API answered 2xx, with an answer that could not be read: done, not failed (see accepted.ts). */
+function appliedUnreadable(record: ToolRecord, status: number, why: string, kind: string, attempts: number): CallToolResult {
+  const result = acceptedUnreadable({
+    lines: [
+      `${record.name}: the API accepted this call (HTTP ${status}) and applied it, but its answer could not be read: ${why.replace(/\.$/, "")}. ` +
+        `Its output is not available; check its effect with a read tool before calling ${record.name} again.`,
+    ],
+    status,
+    why,
+    kind,
+  });
+  result._meta![META_ATTEMPTS] = attempts;
+  return result;
 }
 
 /** Failures where the API or the network misbehaved (as opposed to a refusal the agent can act on). */

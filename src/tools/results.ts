@@ -13,6 +13,7 @@ import type { Timeouts } from "../config.js";
 import type { ToolRecord } from "./record.js";
 import { redact } from "../redact.js";
 import { describeNetworkError, networkErrorKind } from "../upstream/errors.js";
+import { pageRows, takesLimit } from "./page.js";
 
 export interface ShapeLimits {
   maxRows: number;
@@ -238,20 +239,21 @@ async function jsonResult(res: UpstreamResponse, limits: ShapeLimits): Promise<C
   };
 }
 
+/** Thrown from inside the read loop when the answer is full; caught by ndjsonResult, never seen outside. */
+const FULL = Symbol("answer full");
+
 /**
  * Parses NDJSON as it arrives: each chunk is decoded once (StringDecoder keeps UTF-8 sequences split across
- * chunks intact) and lines are cut out as slices. Keeps at most maxRows rows; the rest are parsed (a broken
- * line anywhere is an error) and counted, then dropped, so memory stays flat however long the stream is.
- *
- * Measured (bench/rss.ts, 1M rows): this is the variant with the lowest peak RSS. Counter-intuitively, a
- * byte-level splitter decoding line by line, and an allocation-free JSON validator for the dropped rows,
- * both raised the peak: with less JS garbage V8 scavenges less often, and the 64 KB socket-read buffers,
- * freed only by a GC, pile up.
+ * chunks intact) and lines are cut out as slices. Keeps at most one page of rows (page.ts: the agent's limit,
+ * bounded by --max-rows); at the first line past the page it stops reading and drops the rest of the stream
+ * unread, so the cost of a call grows with the page, not with the list (a 1,000,000-row ledger is not read
+ * to answer 100 of it). That one extra line is how "more rows" is known; the rest is never counted.
  */
 async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, res: UpstreamResponse, limits: ShapeLimits): Promise<CallToolResult> {
   const status = res.statusCode;
+  const cap = pageRows(args, limits.maxRows);
   const rows: unknown[] = [];
-  let total = 0;
+  let more = false;
   let lineNo = 0;
   let pending = "";
   const decoder = new StringDecoder("utf8");
@@ -259,6 +261,11 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
   const take = (line: string, last = false) => {
     lineNo++;
     if (line.length === 0) return;
+    if (rows.length >= cap) {
+      // A row past the page: there is more. It is not parsed; nothing after it is read.
+      if (line.trim() !== "") more = true;
+      return;
+    }
     let row: unknown;
     try {
       row = JSON.parse(line);
@@ -266,14 +273,13 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
       if (line.trim() === "") return;
       throw new MalformedAnswer(
         last
-          ? `the API's NDJSON stream ended in the middle of line ${lineNo} (no closing newline, not valid JSON): it was cut off after ${total} complete rows; the list is incomplete`
-          : `line ${lineNo} of the API's NDJSON stream is not valid JSON (after ${total} good rows); the list cannot be trusted`,
+          ? `the API's NDJSON stream ended in the middle of line ${lineNo} (no closing newline, not valid JSON): it was cut off after ${rows.length} complete rows; the list is incomplete`
+          : `line ${lineNo} of the API's NDJSON stream is not valid JSON (after ${rows.length} good rows); the list cannot be trusted`,
         last ? "stream_cut" : "bad_ndjson_line",
         status,
       );
     }
-    total++;
-    if (rows.length < limits.maxRows) rows.push(row);
+    rows.push(row);
   };
 
   const onChunk = (chunk: Buffer) => {
@@ -281,6 +287,7 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
     let nl: number;
     while ((nl = pending.indexOf("\n")) >= 0) {
       take(pending.slice(0, nl));
+      if (more) throw FULL;
       pending = pending.slice(nl + 1);
     }
     if (pending.length > MAX_LINE_BYTES) {
@@ -290,35 +297,34 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
   try {
     // The first SMALL_BODY bytes by 'data' events, which is all of a single record or a short page, whatever
     // its framing (the API streams even one record chunked, with no declared length); past that, the async
-    // iterator: with 'data' events for the whole stream the 1M-row peak RSS rose and varied (bench/rss.ts).
+    // iterator: with 'data' events for a whole long stream the peak RSS rose and varied (bench/rss.ts).
     if ((await eachChunk(res.body, onChunk, SMALL_BODY)) === "long") for await (const chunk of res.body as AsyncIterable<Buffer>) onChunk(chunk);
   } catch (err) {
     res.body.destroy();
-    if (err instanceof MalformedAnswer) throw err;
-    throw brokeOff(err, `the API's NDJSON stream broke off after ${total} rows, so the list is incomplete`, limits, status);
+    if (err !== FULL) {
+      if (err instanceof MalformedAnswer) throw err;
+      throw brokeOff(err, `the API's NDJSON stream broke off after ${rows.length} rows, so the list is incomplete`, limits, status);
+    }
   }
-  take(pending + decoder.end(), true);
+  if (!more) take(pending + decoder.end(), true);
 
-  if (record.singleRecord && total === 1 && rows[0] && typeof rows[0] === "object" && !Array.isArray(rows[0])) {
+  if (record.singleRecord && rows.length === 1 && !more && rows[0] && typeof rows[0] === "object" && !Array.isArray(rows[0])) {
     return objectResult(rows[0] as Record<string, unknown>, limits, status);
   }
 
-  const truncated = total > rows.length;
   const offset = typeof args.offset === "number" ? args.offset : 0;
-  // A page the API filled to the agent's own limit may have more behind it, though nothing was cut here.
-  const pageFull = typeof args.limit === "number" && total >= args.limit;
-  const structured: Record<string, unknown> = { rows, count: rows.length, total_rows: total, truncated };
-  let more = "";
-  if (record.pagesByOffset && (truncated || pageFull)) {
+  const structured: Record<string, unknown> = { rows, count: rows.length, truncated: more };
+  let next = "";
+  if (more && record.pagesByOffset) {
     structured.next_offset = offset + rows.length;
-    more = truncated
-      ? `More rows: call ${record.name} again with offset=${offset + rows.length}.`
-      : `The API filled the page (limit=${String(args.limit)}); there may be more: call ${record.name} again with offset=${offset + rows.length}.`;
-  } else if (truncated) {
-    more = `More rows: showing the first ${rows.length} of ${total}; this list has no offset, so narrow it with a filter.`;
+    next = `More rows: call ${record.name} again with offset=${offset + rows.length}.`;
+  } else if (more) {
+    // The agent's own limit made the page smaller than this server allows: a larger one is an option.
+    const raise = takesLimit(record) && cap < limits.maxRows ? "ask for a larger limit or " : "";
+    next = `More rows: this list has no offset, so ${raise}narrow it with a filter.`;
   }
-  const lines = [`${rows.length} of ${total} rows${truncated ? " (cut)" : ""}.`, ...rows.map((r) => JSON.stringify(r))];
-  if (more) lines.push(more);
+  const lines = [`${rows.length} rows${more ? " (more after these)" : ""}.`, ...rows.map((r) => JSON.stringify(r))];
+  if (next) lines.push(next);
   return {
     content: [{ type: "text", text: redact(lines.join("\n"), limits.secrets) }],
     structuredContent: redactDeep(structured, limits),
