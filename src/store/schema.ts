@@ -109,6 +109,39 @@ CREATE FUNCTION gate_owner_alive(instance integer) RETURNS boolean LANGUAGE sql 
 $$;
 `,
   },
+  {
+    version: 2,
+    description: "gate_audit_append refuses text that is not a JSON object with fields",
+    // Migration 1 only looked at the first and last characters, so a line of broken JSON (made by redacting
+    // serialised text) entered the chain and broke it for good. Now the text must parse as a JSON object
+    // with at least one field before anything is locked or written: a bad row never enters the chain. The
+    // cast to json raises "invalid input syntax for type json" for text that is not JSON at all. (json, not
+    // jsonb: it accepts every escape JSON.stringify writes, \u0000 and lone surrogates included.)
+    sql: `
+CREATE OR REPLACE FUNCTION gate_audit_append(event_json text) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  last_seq bigint;
+  last_line text;
+  next_seq bigint;
+BEGIN
+  IF left(event_json, 1) <> '{' OR right(event_json, 1) <> '}' OR length(event_json) < 3
+     OR json_typeof(event_json::json) <> 'object'
+     OR NOT EXISTS (SELECT 1 FROM json_object_keys(event_json::json)) THEN
+    RAISE EXCEPTION 'gate_audit_append: not a JSON object with fields';
+  END IF;
+  PERFORM pg_advisory_xact_lock(${LOCK.gate}, ${AUDIT_LOCK});
+  SELECT a.seq, a.line INTO last_seq, last_line FROM gate_audit AS a ORDER BY a.seq DESC LIMIT 1;
+  next_seq := coalesce(last_seq, 0) + 1;
+  INSERT INTO gate_audit (seq, line) VALUES (next_seq,
+    '{"seq":' || next_seq
+    || ',"at":"' || to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '",'
+    || substr(event_json, 2, length(event_json) - 2)
+    || ',"prev":"' || coalesce(encode(sha256(convert_to(last_line, 'UTF8')), 'hex'), repeat('0', 64)) || '"}');
+  RETURN next_seq;
+END
+$$;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
