@@ -115,8 +115,10 @@ $$;
     // Migration 1 only looked at the first and last characters, so a line of broken JSON (made by redacting
     // serialised text) entered the chain and broke it for good. Now the text must parse as a JSON object
     // with at least one field before anything is locked or written: a bad row never enters the chain. The
-    // cast to json raises "invalid input syntax for type json" for text that is not JSON at all. (json, not
-    // jsonb: it accepts every escape JSON.stringify writes, \u0000 and lone surrogates included.)
+    // cast to json raises "invalid input syntax for type json" for text that is not JSON at all. Only the
+    // cast and json_typeof look at it: they check the syntax without decoding strings, so every escape
+    // JSON.stringify writes passes, \u0000 and lone surrogates included (jsonb, or json_object_keys, which
+    // decode, would refuse those). A valid object whose inside is not blank has at least one field.
     sql: `
 CREATE OR REPLACE FUNCTION gate_audit_append(event_json text) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -124,9 +126,9 @@ DECLARE
   last_line text;
   next_seq bigint;
 BEGIN
-  IF left(event_json, 1) <> '{' OR right(event_json, 1) <> '}' OR length(event_json) < 3
+  IF left(event_json, 1) <> '{' OR right(event_json, 1) <> '}'
      OR json_typeof(event_json::json) <> 'object'
-     OR NOT EXISTS (SELECT 1 FROM json_object_keys(event_json::json)) THEN
+     OR btrim(substr(event_json, 2, length(event_json) - 2), E' \\t\\n\\r') = '' THEN
     RAISE EXCEPTION 'gate_audit_append: not a JSON object with fields';
   END IF;
   PERFORM pg_advisory_xact_lock(${LOCK.gate}, ${AUDIT_LOCK});
