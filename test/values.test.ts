@@ -18,12 +18,15 @@ import { redact, redactValue } from "../src/redact.js";
 import { startRaw, type RawServer, type RpcMessage } from "./helpers/raw.js";
 import { CLI, TEST_KEY } from "./helpers/stdio.js";
 import { hostile, CREDENTIAL, type Hostile } from "./helpers/hostile.js";
+import { startPostgres } from "./helpers/postgres.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1); // multiplier
 const AGENT_RUNS = 30 * RUNS;
 const ANSWER_RUNS = 40 * RUNS;
 const SPEND_RUNS = 20 * RUNS;
+const PG_RUNS = 15 * RUNS;
+const PG = process.env.GEOPERA_TEST_STORE === "postgres";
 const FORM = { elicitation: { form: {} } };
 const LOGS = ["--log-level", "debug"];
 
@@ -301,4 +304,60 @@ describe("text an agent controls never corrupts what is stored or returned", () 
       expect(verify.status, verify.stdout + verify.stderr).toBe(0);
     }
   }, 30_000);
+});
+
+describe.skipIf(!PG)("text an agent controls never corrupts what is stored: the PostgreSQL store", () => {
+  it(`generated descriptions and reasons through a spawned server on PostgreSQL: every gate_audit row and stored confirmation is JSON, the journal holds the bytes sent, audit verify passes, it restarts (${PG_RUNS} inputs)`, async () => {
+    const cluster = await startPostgres();
+    try {
+      const url = await cluster.createDatabase();
+      const store = ["--store", url];
+      // One server with form elicitation (spends go out) and one without (a page is opened: stored confirmations).
+      const [f, p] = await Promise.all([startRaw({ apiUrl: api.url, args: [...LOGS, ...store], capabilities: FORM }), startRaw({ apiUrl: api.url, args: [...LOGS, ...store] })]);
+      const bodies = new Map<string, string>();
+      try {
+        await fc.assert(
+          fc.asyncProperty(hostile(200), async (h) => {
+            count.postgres = (count.postgres ?? 0) + 1;
+            const text = note(h);
+            const mark = api.requests.length;
+            const from = f.messages.length;
+            const call = f.call("billing_topup", { credits: 1, description: text });
+            const ask = await f.waitFor((m) => m.method === "elicitation/create", 10_000, from);
+            f.send(JSON.stringify({ jsonrpc: "2.0", id: ask.id, result: { action: "accept", content: { confirm: true } } }));
+            const r = checkResult(await call, "billing_topup on PostgreSQL");
+            const key = keyOf(r)!;
+            expect(key, JSON.stringify(r)).toBeDefined();
+            bodies.set(key, api.requests.slice(mark).find((q) => q.idempotencyKey === key)!.rawBody);
+            expect(checkResult(await p.call("billing_topup", { credits: 2, description: text }), "page topup on PostgreSQL").isError).toBe(true);
+            const id = checkResult(await p.call("billing_approvals_request", { credits: 1 }), "request").structuredContent!.id as string;
+            const rej = checkResult(await p.call("billing_approvals_reject", { approval_id: id, reason: text }), "reject on PostgreSQL");
+            expect(rej.structuredContent).toMatchObject({ id, status: "rejected", reason: shown(text) });
+          }),
+          { numRuns: PG_RUNS, seed: SEED, endOnFailure: true },
+        );
+      } finally {
+        await f.close();
+        await p.close();
+      }
+      const rows = await cluster.query<{ line: string }>(url, "SELECT line FROM gate_audit ORDER BY seq");
+      expect(rows.length).toBeGreaterThan(PG_RUNS);
+      for (const r of rows) assertCleanValue(JSON.parse(r.line), "a gate_audit row");
+      for (const c of await cluster.query<{ args: string; view: string }>(url, "SELECT args, view FROM gate_confirmations")) {
+        assertCleanValue(JSON.parse(c.args), "gate_confirmations.args");
+        assertCleanValue(JSON.parse(c.view), "gate_confirmations.view");
+      }
+      const journal = await cluster.query<{ key: string; body: string }>(url, "SELECT key, body FROM gate_journal");
+      expect(new Map(journal.map((j) => [j.key, j.body]))).toEqual(bodies);
+      const verify = spawnSync(process.execPath, [CLI, "audit", "verify", "--store", url], { encoding: "utf8" });
+      expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+      const again = await startRaw({ apiUrl: api.url, args: [...LOGS, ...store, "--confirm-via", "form"] });
+      expect(checkResult(await again.call("billing_credits_balance", {}), "restarted on PostgreSQL").isError).toBeFalsy();
+      expect(checkResult(await again.call("billing_topup", { credits: 1, description: 'Bearer "x' }), "restarted: topup").isError).toBe(true);
+      await again.close();
+      expect(spawnSync(process.execPath, [CLI, "audit", "verify", "--store", url], { encoding: "utf8" }).status).toBe(0);
+    } finally {
+      await cluster.stop();
+    }
+  }, 120_000);
 });
