@@ -92,7 +92,8 @@ function checkResult(m: RpcMessage, what: string): NonNullable<RpcMessage["resul
       expect(lines.map((l) => JSON.parse(l) as unknown), what).toEqual(sc.rows);
     } else if (sc && Object.keys(sc).length === 1 && "value" in sc) {
       expect(JSON.parse(text), what).toEqual(sc.value);
-    } else if (sc) {
+    } else if (sc && !("file" in sc)) {
+      // (A file's text describes it in words; its bytes are the resource.)
       expect(JSON.parse(text), what).toEqual(sc);
     }
   }
@@ -262,6 +263,13 @@ describe("text an agent controls never corrupts what is stored or returned", () 
       expect(checkResult(await a.call("billing_approvals_list", {}), "list").isError).toBeFalsy();
       expect(checkResult(await a.call("billing_approvals_get", { approval_id: id }), "get").structuredContent).toMatchObject({ reason: 'Bearer "x' });
     }
+  });
+
+  it("a file answer: the API's content type is redacted in structuredContent and the resource too, not only in the text", async () => {
+    needles.add("gpra_filetypesecret99");
+    api.inject("billing.plans.list", { kind: "status", status: 200, contentType: "application/x-gpra_filetypesecret99", body: "%PDF-1.4" });
+    const r = checkResult(await a.call("billing_plans_list", {}), "file answer");
+    expect(r.structuredContent).toMatchObject({ file: { type: "application/x-[REDACTED]", bytes: 8 } });
   });
 
   it("afterwards: every stored line is JSON, audit verify passes, no credential on any channel, and both servers restart on their state and answer", async () => {

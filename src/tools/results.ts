@@ -336,12 +336,15 @@ function bytesText(n: number): string {
   return `${n} bytes (${(n / 1024 / 1024).toFixed(1)} MB)`;
 }
 
-async function fileResult(record: ToolRecord, res: UpstreamResponse, type: string, limits: ShapeLimits): Promise<CallToolResult> {
+async function fileResult(record: ToolRecord, res: UpstreamResponse, apiType: string, limits: ShapeLimits): Promise<CallToolResult> {
   const status = res.statusCode;
   const length = header(res, "content-length");
   const declared = /^\d+$/.test(length) ? Number(length) : undefined;
   const disposition = header(res, "content-disposition");
-  const filename = /filename="?([^";]+)"?/i.exec(disposition)?.[1];
+  // The API's own words (its headers), redacted as values: they go into structuredContent and the uri too.
+  const type = redact(apiType, limits.secrets);
+  const rawName = /filename="?([^";]+)"?/i.exec(disposition)?.[1];
+  const filename = rawName === undefined ? undefined : redact(rawName, limits.secrets);
   const what = `${type}${filename ? `, ${filename}` : ""}`;
   const tooBig = (size: string) =>
     toolError(
