@@ -152,6 +152,7 @@ describe("text an agent controls never corrupts what is stored or returned", () 
         checkResult(await a.call("billing_credits_transactions", { reason: s.slice(0, 64), limit: 3 }), "billing_credits_transactions reason");
         checkResult(await a.call("billing_approvals_get", { approval_id: id }), "billing_approvals_get id");
         checkResult(await a.call("billing_status_get", { organization_id: id }), "billing_status_get id");
+        checkResult(await a.call("billing_approvals_reject", { approval_id: id, reason: s }), "billing_approvals_reject id");
         expect(checkResult(await a.call("billing_approvals_approve", { approval_id: id }), "billing_approvals_approve id").isError).toBe(true);
         expect(checkResult(await a.call("billing_run_monthly_for_org", { organization_id: id }), "billing_run_monthly_for_org id").isError).toBe(true);
       }),
