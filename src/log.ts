@@ -1,5 +1,5 @@
 // Structured logs: one JSON object per line on stderr (stdout is the MCP protocol in stdio mode).
-// Every line is redacted before it is written.
+// Every line is redacted (as a value, before it is serialised) when it is written.
 //
 // The server's logger is deferred: a line is formatted and written at most FLUSH_AFTER_MS (10 ms) later,
 // together with the lines logged meanwhile, not inside the call that logged it. A tool call's line is
@@ -10,7 +10,7 @@
 // stderr is synchronous for pipes and files on Linux, so they are not lost. Fields are read when the line
 // is written, so pass values, not objects that change afterwards.
 import type { LogLevel } from "./config.js";
-import { redact } from "./redact.js";
+import { redactedJson } from "./redact.js";
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
@@ -39,7 +39,8 @@ interface Entry {
 }
 
 function format(e: Entry): string {
-  return redact(JSON.stringify({ time: new Date(e.time).toISOString(), level: e.level, msg: e.msg, ...e.fields }), e.secrets) + "\n";
+  // Redacted as a value, then serialised: a line is always one JSON object, whatever the fields hold.
+  return redactedJson({ time: new Date(e.time).toISOString(), level: e.level, msg: e.msg, ...e.fields }, e.secrets) + "\n";
 }
 
 /** One queue per root logger (shared with its withSecrets children, so their lines keep their order). */

@@ -7,9 +7,12 @@
 // JSON text can swallow an escape character (`Bearer \"x` → `Bearer [REDACTED]` eats the backslash) and
 // leave text that is no longer JSON; a pattern run over a plain string can only change that string.
 const CREDENTIAL = /\b(gpra|gpst)_[A-Za-z0-9_\-.]+/g;
-const BEARER = /(Bearer\s+)[^\s"',;]+/gi;
+/** "Bearer" and the whitespace after it; the token that follows is redacted by redactBearers. */
+const BEARER_WORD = /bearer\s+/gi;
+/** A bearer token: up to whitespace, a quote, a comma or a semicolon (sticky: read at one position). */
+const BEARER_TOKEN = /[^\s"',;]+/y;
 /**
- * A superset of what CREDENTIAL and BEARER can match (either needs "gpra_"/"gpst_" or, in any case,
+ * A superset of what CREDENTIAL and the bearer rule can match (either needs "gpra_"/"gpst_" or, in any case,
  * "bearer" somewhere): text without it cannot change under the two replaces, so they are skipped.
  */
 const MAYBE = /gp(?:ra|st)_|bearer/i;
@@ -21,7 +24,29 @@ export function redact(text: string, secrets: readonly string[] = []): string {
   let out = text;
   for (const s of secrets) if (s && out.includes(s)) out = out.split(s).join(REDACTED);
   if (!MAYBE.test(out)) return out;
-  return out.replace(CREDENTIAL, REDACTED).replace(BEARER, `$1${REDACTED}`);
+  return redactBearers(out.replace(CREDENTIAL, REDACTED));
+}
+
+/**
+ * Replaces the token after every "Bearer " with REDACTED. The token itself may end in "bearer" and be
+ * followed by another ("Bearer Bearer tok", "Bearer \\Bearer tok"): a single regex replace resumes after
+ * the first token and leaves `tok` in clear, so the search resumes at the start of each token instead.
+ * Linear: each character is scanned at most twice.
+ */
+function redactBearers(text: string): string {
+  let out = "";
+  let copied = 0;
+  BEARER_WORD.lastIndex = 0;
+  for (let m = BEARER_WORD.exec(text); m; m = BEARER_WORD.exec(text)) {
+    const start = m.index + m[0].length;
+    BEARER_TOKEN.lastIndex = start;
+    const token = BEARER_TOKEN.exec(text);
+    if (!token) continue;
+    out += text.slice(copied, start) + REDACTED;
+    copied = start + token[0].length;
+    BEARER_WORD.lastIndex = start;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
 }
 
 /** Whether redaction would change this string at all (the fast path of redactValue). */

@@ -14,8 +14,13 @@ import { createLogger } from "../src/log.js";
 import { systemClock } from "../src/gate/clock.js";
 import { startPostgres, type PgCluster } from "./helpers/postgres.js";
 import { tempDir } from "./helpers/stdio.js";
+import fc from "fast-check";
+import { redact, redactValue } from "../src/redact.js";
+import { hostile } from "./helpers/hostile.js";
 
 const PG = process.env.GEOPERA_TEST_STORE === "postgres";
+const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+const AUDIT_RUNS = 40;
 const log = createLogger("silent");
 
 interface Kind {
@@ -243,6 +248,45 @@ describe.each((PG ? [fileKind, pgKind] : [fileKind]).map((k) => [k.name, k] as c
     expect(await b.verifyAudit()).toEqual({ ok: true, lines: 121 });
     await kind.tamper(a, 40, (line) => line.replace('"asked"', '"confirmed"'));
     expect(await b.verifyAudit()).toMatchObject({ ok: false, line: 41 });
+  });
+
+  it(`an audit line is one JSON object whatever strings an event holds (arguments, detail, keys; ${AUDIT_RUNS} generated events)`, async () => {
+    const [a] = await kind.pair();
+    const events: Array<{ args: Record<string, unknown>; detail: string; needles: string[] }> = [];
+    await fc.assert(
+      fc.asyncProperty(hostile(200), hostile(24), hostile(80), async (v, k, d) => {
+        const args = { description: v.text, [k.text]: [v.text, { [v.text]: d.text }] };
+        events.push({ args, detail: d.text, needles: [...v.needles, ...k.needles, ...d.needles] });
+        await a.appendAudit({ event: "refused", tool: "billing_topup", digest: "d", caller: "fp_x", args, detail: d.text });
+      }),
+      { numRuns: AUDIT_RUNS, seed: SEED },
+    );
+    const lines = await kind.lines(a);
+    expect(lines).toHaveLength(AUDIT_RUNS);
+    lines.forEach((line, i) => {
+      const e = events[i]!;
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      expect(parsed).toMatchObject({ seq: i + 1, detail: redact(e.detail), args: JSON.parse(JSON.stringify(redactValue(e.args))) });
+      for (const n of e.needles) expect(line).not.toContain(n);
+    });
+    expect(await a.verifyAudit()).toEqual({ ok: true, lines: AUDIT_RUNS });
+  });
+});
+
+describe.skipIf(!PG)("postgres store: gate_audit_append", () => {
+  it("refuses text that is not a JSON object with fields, before it can enter the chain", async () => {
+    const [a] = await pgKind.pair();
+    const url = dbOf.get(a)!;
+    await a.appendAudit({ event: "asked", tool: "billing_topup", digest: "d", caller: "fp_x", args: { description: 'Bearer "x' } });
+    // What redacting serialised JSON used to hand it, and other text that is not one JSON object with fields.
+    const bad = ['{"event":"asked","args":{"description":"Bearer [REDACTED]"x"}}', '{"a":"x', '"text"', "[1]", "{}", "{ }", "null", ' {"a":1}', '{"a":1} ', '{"a":1}{"b":2}', "{"];
+    for (const text of bad) {
+      await expect(cluster!.query(url, "SELECT gate_audit_append($1)", [text]), text).rejects.toThrow(/not a JSON object|invalid input syntax for type json/);
+    }
+    const lines = await pgKind.lines(a);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ seq: 1, args: { description: 'Bearer "x' } });
+    expect(await a.verifyAudit()).toEqual({ ok: true, lines: 1 });
   });
 });
 

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Clock } from "./clock.js";
-import { redact } from "../redact.js";
+import { redactedJson } from "../redact.js";
 import type { AuditEvent, AuditEventName, VerifyResult } from "../store/types.js";
 
 export type { AuditEvent, AuditEventName, VerifyResult };
@@ -14,9 +14,9 @@ export type { AuditEvent, AuditEventName, VerifyResult };
 export const GENESIS = "0".repeat(64);
 export const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
-/** The stored text of line `seq`, chained to the line whose hash is `prev`. */
+/** The stored text of line `seq`, chained to the line whose hash is `prev`: redacted as a value, then serialised. */
 export function auditLine(seq: number, at: Date, e: AuditEvent, prev: string): string {
-  return redact(JSON.stringify({ seq, at: at.toISOString(), ...e, prev }));
+  return redactedJson({ seq, at: at.toISOString(), ...e, prev });
 }
 
 /** Checks lines one at a time, in order (so a table can be streamed); the first break is kept. */

@@ -19,9 +19,9 @@ import type { ToolRecord } from "../tools/record.js";
 import { recordByOperation } from "../tools/catalog.js";
 import { shapeAnswer, toolError, MalformedAnswer } from "../tools/results.js";
 import { acceptedUnreadable, isSuccessStatus, FILE_TOO_LARGE } from "../tools/accepted.js";
-import { redact } from "../redact.js";
 import { sendWithRetry, SPEND_RETRY_STATUS } from "../upstream/retry.js";
 import { describeNetworkError } from "../upstream/errors.js";
+import { redact, redactValue, redactedJson } from "../redact.js";
 import type { AuditEvent, Confirmation, GateStore, SpendEntry } from "../store/types.js";
 import { callDigest } from "./digest.js";
 import { capViolation, needsDailyTotal, unknownCredits } from "./caps.js";
@@ -102,10 +102,9 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
           return toolError(`${unknownOrganization(record.name, org.unknown)}. ${NOTHING_CHARGED} Ask the person to confirm again once the balance can be read.`);
         }
       }
-      const r = await store.reserveSpend(
-        { key: randomUUID(), digest, tool: record.name, operationId: record.operationId, body: JSON.stringify(args), credits, caller: caller.fingerprint, organization },
-        caps,
-      );
+      // The body is the redacted arguments' JSON: what is journaled is what is sent, on every retry.
+      const body = redactedJson(args, [caller.credential]);
+      const r = await store.reserveSpend({ key: randomUUID(), digest, tool: record.name, operationId: record.operationId, body, credits, caller: caller.fingerprint, organization }, caps);
       if ("busy" in r) return busy(record.name, r.busy.key);
       if ("over" in r) {
         await audit({ ...base, event: "refused", channel, detail: `cap: ${r.over}` });
@@ -202,9 +201,14 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     return { ...spendFacts(record, args, obj, [env.caller.credential]), preview: obj };
   }
 
-  async function spend(record: ToolRecord, args: Record<string, unknown>, env: CallEnv): Promise<CallToolResult> {
+  async function spend(record: ToolRecord, agentArgs: Record<string, unknown>, env: CallEnv): Promise<CallToolResult> {
     const caller = env.caller;
-    const digest = callDigest(record.name, args, caller.fingerprint);
+    const digest = callDigest(record.name, agentArgs, caller.fingerprint);
+    // From here on the arguments are redacted values (the same object when nothing needed it): what the
+    // person is shown, what is stored (confirmation, journal, audit) and what is sent are one and the
+    // same, and a credential-shaped string an agent wrote is none of them. The digest stays on the
+    // agent's own arguments, so a repeat of exactly this call is still recognised.
+    const args = redactValue(agentArgs, [caller.credential]);
     const base: Base = { tool: record.name, digest, caller: caller.fingerprint, args };
 
     // Rule 1.

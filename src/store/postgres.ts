@@ -20,7 +20,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "../log.js";
 import { ChainCheck } from "../gate/audit.js";
-import { redact } from "../redact.js";
+import { redactedJson } from "../redact.js";
 import { capViolation } from "../gate/caps.js";
 import { MAX_OPEN, sameSecret } from "../gate/confirmations.js";
 import { LOCK, migrate } from "./schema.js";
@@ -361,8 +361,9 @@ export class PostgresStore implements GateStore {
   // ── The audit chain ────────────────────────────────────────────────────────────────────────────
 
   async appendAudit(e: AuditEvent): Promise<void> {
-    // The line is built by gate_audit_append (schema.ts) under the audit lock, around this redacted JSON.
-    await this.pool.query("SELECT gate_audit_append($1)", [redact(JSON.stringify(e))]);
+    // The line is built by gate_audit_append (schema.ts) under the audit lock, around this JSON object
+    // (redacted as a value, then serialised; the function refuses anything that is not a JSON object).
+    await this.pool.query("SELECT gate_audit_append($1)", [redactedJson(e)]);
   }
 
   async verifyAudit(): Promise<VerifyResult> {

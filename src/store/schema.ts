@@ -120,6 +120,41 @@ ALTER TABLE gate_journal ADD COLUMN organization text;
 CREATE INDEX gate_journal_organization_day ON gate_journal (organization, sent_at) WHERE organization IS NOT NULL;
 `,
   },
+  {
+    version: 3,
+    description: "gate_audit_append refuses text that is not a JSON object with fields",
+    // Migration 1 only looked at the first and last characters, so a line of broken JSON (made by redacting
+    // serialised text) entered the chain and broke it for good. Now the text must parse as a JSON object
+    // with at least one field before anything is locked or written: a bad row never enters the chain. The
+    // cast to json raises "invalid input syntax for type json" for text that is not JSON at all. Only the
+    // cast and json_typeof look at it: they check the syntax without decoding strings, so every escape
+    // JSON.stringify writes passes, \u0000 and lone surrogates included (jsonb, or json_object_keys, which
+    // decode, would refuse those). A valid object whose inside is not blank has at least one field.
+    sql: `
+CREATE OR REPLACE FUNCTION gate_audit_append(event_json text) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  last_seq bigint;
+  last_line text;
+  next_seq bigint;
+BEGIN
+  IF left(event_json, 1) <> '{' OR right(event_json, 1) <> '}'
+     OR json_typeof(event_json::json) <> 'object'
+     OR btrim(substr(event_json, 2, length(event_json) - 2), E' \\t\\n\\r') = '' THEN
+    RAISE EXCEPTION 'gate_audit_append: not a JSON object with fields';
+  END IF;
+  PERFORM pg_advisory_xact_lock(${LOCK.gate}, ${AUDIT_LOCK});
+  SELECT a.seq, a.line INTO last_seq, last_line FROM gate_audit AS a ORDER BY a.seq DESC LIMIT 1;
+  next_seq := coalesce(last_seq, 0) + 1;
+  INSERT INTO gate_audit (seq, line) VALUES (next_seq,
+    '{"seq":' || next_seq
+    || ',"at":"' || to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '",'
+    || substr(event_json, 2, length(event_json) - 2)
+    || ',"prev":"' || coalesce(encode(sha256(convert_to(last_line, 'UTF8')), 'hex'), repeat('0', 64)) || '"}');
+  RETURN next_seq;
+END
+$$;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -1,7 +1,8 @@
 // Turns an API answer into an agent-sized tool result: JSON → structuredContent, NDJSON → rows parsed
 // as they arrive (bounded, never held whole), anything else → described, embedded only when small.
 // Upstream errors keep the API's own words and the status, in plain language. Nothing here is trusted
-// to be secret-free: every string that comes from the API is redacted.
+// to be secret-free: every string that comes from the API is redacted — as a value, before any text is
+// serialised from it (src/redact.ts), so a result's JSON text is always JSON.
 //
 // Every result carries the API's HTTP status in _meta["com.geopera/upstream_status"] (the invoke path
 // logs it). An answer that cannot be trusted as complete — bad JSON, a broken NDJSON line, an HTML page,
@@ -11,7 +12,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { UpstreamResponse } from "../upstream/client.js";
 import type { Timeouts } from "../config.js";
 import type { ToolRecord } from "./record.js";
-import { redact } from "../redact.js";
+import { redact, redactValue } from "../redact.js";
 import { describeNetworkError, networkErrorKind } from "../upstream/errors.js";
 import { pageRows, takesLimit } from "./page.js";
 
@@ -232,9 +233,10 @@ async function jsonResult(res: UpstreamResponse, limits: ShapeLimits): Promise<C
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
     return objectResult(value as Record<string, unknown>, limits, res.statusCode);
   }
+  const clean = redactValue(value, limits.secrets);
   return {
-    content: [{ type: "text", text: redact(JSON.stringify(value), limits.secrets) }],
-    structuredContent: redactDeep({ value }, limits),
+    content: [{ type: "text", text: JSON.stringify(clean) }],
+    structuredContent: structuredOf({ value: clean }),
     _meta: { [META_STATUS]: res.statusCode },
   };
 }
@@ -313,7 +315,8 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
   }
 
   const offset = typeof args.offset === "number" ? args.offset : 0;
-  const structured: Record<string, unknown> = { rows, count: rows.length, truncated: more };
+  const clean = redactValue(rows, limits.secrets);
+  const structured: Record<string, unknown> = { rows: clean, count: rows.length, truncated: more };
   let next = "";
   if (more && record.pagesByOffset) {
     structured.next_offset = offset + rows.length;
@@ -323,11 +326,12 @@ async function ndjsonResult(record: ToolRecord, args: Record<string, unknown>, r
     const raise = takesLimit(record) && cap < limits.maxRows ? "ask for a larger limit or " : "";
     next = `More rows: this list has no offset, so ${raise}narrow it with a filter.`;
   }
-  const lines = [`${rows.length} rows${more ? " (more after these)" : ""}.`, ...rows.map((r) => JSON.stringify(r))];
+  // Each row's line is serialised from its redacted value; the server's own lines hold no API text.
+  const lines = [`${rows.length} rows${more ? " (more after these)" : ""}.`, ...clean.map((r) => JSON.stringify(r))];
   if (next) lines.push(next);
   return {
-    content: [{ type: "text", text: redact(lines.join("\n"), limits.secrets) }],
-    structuredContent: redactDeep(structured, limits),
+    content: [{ type: "text", text: lines.join("\n") }],
+    structuredContent: structuredOf(structured),
     _meta: { [META_STATUS]: status },
   };
 }
@@ -338,12 +342,15 @@ function bytesText(n: number): string {
   return `${n} bytes (${(n / 1024 / 1024).toFixed(1)} MB)`;
 }
 
-async function fileResult(record: ToolRecord, res: UpstreamResponse, type: string, limits: ShapeLimits): Promise<CallToolResult> {
+async function fileResult(record: ToolRecord, res: UpstreamResponse, apiType: string, limits: ShapeLimits): Promise<CallToolResult> {
   const status = res.statusCode;
   const length = header(res, "content-length");
   const declared = /^\d+$/.test(length) ? Number(length) : undefined;
   const disposition = header(res, "content-disposition");
-  const filename = /filename="?([^";]+)"?/i.exec(disposition)?.[1];
+  // The API's own words (its headers), redacted as values: they go into structuredContent and the uri too.
+  const type = redact(apiType, limits.secrets);
+  const rawName = /filename="?([^";]+)"?/i.exec(disposition)?.[1];
+  const filename = rawName === undefined ? undefined : redact(rawName, limits.secrets);
   const what = `${type}${filename ? `, ${filename}` : ""}`;
   const tooBig = (size: string) =>
     toolError(
@@ -395,22 +402,18 @@ function survivesJson(value: unknown): boolean {
 }
 
 /**
- * The value with every string redacted, via its JSON text. When redaction changes nothing and the value
- * survives a JSON round trip unchanged, the round trip would only copy it, so the value itself is returned.
+ * The structured copy of an already redacted value: the value itself, unless a JSON round trip would change
+ * it (an overflowing number, -0), so that structuredContent says exactly what the text says.
  */
-function redactDeep(value: Record<string, unknown>, limits: ShapeLimits): Record<string, unknown> {
-  const json = JSON.stringify(value);
-  const clean = redact(json, limits.secrets);
-  return clean === json && survivesJson(value) ? value : (JSON.parse(clean) as Record<string, unknown>);
+function structuredOf(clean: Record<string, unknown>, text?: string): Record<string, unknown> {
+  return survivesJson(clean) ? clean : (JSON.parse(text ?? JSON.stringify(clean)) as Record<string, unknown>);
 }
 
-/** One JSON object answer as text and structuredContent, from a single serialisation. */
+/** One JSON object answer: redacted once as a value (no copy when nothing changes), then serialised once for the text. */
 function objectResult(value: Record<string, unknown>, limits: ShapeLimits, status: number): CallToolResult {
-  const json = JSON.stringify(value);
-  const text = redact(json, limits.secrets);
-  // Redacted once: the structured copy is the same JSON, so it needs a new object only when the text changed.
-  const structured = text === json && survivesJson(value) ? value : (JSON.parse(text) as Record<string, unknown>);
-  return { content: [{ type: "text", text }], structuredContent: structured, _meta: { [META_STATUS]: status } };
+  const clean = redactValue(value, limits.secrets);
+  const text = JSON.stringify(clean);
+  return { content: [{ type: "text", text }], structuredContent: structuredOf(clean, text), _meta: { [META_STATUS]: status } };
 }
 
 /** Shapes one upstream answer. Throws MalformedAnswer when the answer cannot be trusted as complete. */

@@ -1,6 +1,7 @@
 // The built server as a child process spoken to in raw JSON-RPC lines: every byte of stdout is kept, so a
 // test can send what no SDK client would (garbage, batches, NaN, 2 MB lines) and check the stream stays clean.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { StringDecoder } from "node:string_decoder";
 import { CLI, TEST_KEY, tempDir } from "./stdio.js";
 
 export interface RawOptions {
@@ -8,6 +9,8 @@ export interface RawOptions {
   apiKey?: string;
   args?: string[];
   stateDir?: string;
+  /** The client's capabilities in `initialize` (default none: no elicitation). */
+  capabilities?: Record<string, unknown>;
 }
 
 export interface RpcMessage {
@@ -16,6 +19,7 @@ export interface RpcMessage {
   result?: Record<string, unknown> & { content?: Array<{ type: string; text?: string }>; isError?: boolean };
   error?: { code: number; message: string };
   method?: unknown;
+  params?: unknown;
 }
 
 export interface RawServer {
@@ -54,9 +58,12 @@ export async function startRaw(opts: RawOptions): Promise<RawServer> {
   const messages: RpcMessage[] = [];
   const badLines: string[] = [];
   const waiters = new Set<() => void>();
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  // Decoded across chunks: a UTF-8 character split between two reads is not turned into two U+FFFD.
+  const outText = new StringDecoder("utf8");
+  const errText = new StringDecoder("utf8");
+  child.stderr.on("data", (d: Buffer) => (err += errText.write(d)));
   child.stdout.on("data", (d: Buffer) => {
-    const s = d.toString();
+    const s = outText.write(d);
     out += s;
     pending += s;
     let nl: number;
@@ -130,7 +137,7 @@ export async function startRaw(opts: RawOptions): Promise<RawServer> {
       return code;
     },
   };
-  const init = await server.request("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw-test", version: "1" } });
+  const init = await server.request("initialize", { protocolVersion: "2025-06-18", capabilities: opts.capabilities ?? {}, clientInfo: { name: "raw-test", version: "1" } });
   if (!init.result) throw new Error(`initialize failed: ${JSON.stringify(init)}`);
   server.send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
   return server;
