@@ -49,7 +49,7 @@ export class SpendJournal {
         const last = n === lines.length;
         this.log.error(
           last
-            ? "journal: its last line is damaged (a write cut short by a crash or a full disk, or garbage) and is skipped; a spend whose send line it was was never sent, one whose answer it was stays in doubt; the bytes are kept as they are"
+            ? "journal: its last line is damaged (a write cut short by a crash or a full disk, or garbage) and is skipped, its bytes kept as they are; if it was a spend's send line, that spend was never sent (a request leaves only after its whole line is on disk); if it was an answer, that spend stays in doubt"
             : "journal: a line in the middle is damaged (edited or corrupted) and is skipped; the bytes are kept as they are",
           { file: this.file, line: n, offset, bytes: Buffer.byteLength(raw), problem: "not a complete JSON journal line" },
         );
