@@ -13,6 +13,10 @@ import { promisify } from "node:util";
 import { createHash, randomUUID } from "node:crypto";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { PostgresStore } from "../src/store/postgres.js";
+import { FileStore } from "../src/store/file.js";
+import { verifyAuditFile } from "../src/gate/audit.js";
+import { systemClock } from "../src/gate/clock.js";
+import { parseConfig, ConfigError } from "../src/config.js";
 import { createLogger } from "../src/log.js";
 import { startStdio, textOf, tempDir, CLI, type StdioHarness } from "./helpers/stdio.js";
 import { startPostgres, type PgCluster } from "./helpers/postgres.js";
@@ -307,5 +311,57 @@ describe.skipIf(!PG)("audit verify on the PostgreSQL store: completeness, head, 
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }
+  });
+});
+
+describe("keyed lines and the edge parsing (in process)", () => {
+  it("any arguments (quotes, backslashes, U+2028, lone surrogates, NUL, __proto__ keys) make sealed lines that check; any one changed character is named", () => {
+    const text = fc.string({ unit: "binary", maxLength: 30 });
+    const args = fc.dictionary(fc.oneof(text, fc.constantFrom("__proto__", "mac", "seq", "prev")), fc.oneof(text, fc.integer(), fc.double(), fc.boolean(), fc.constant(null)), { maxKeys: 4 });
+    let runs = 0;
+    fc.assert(
+      fc.property(fc.array(args, { minLength: 1, maxLength: 4 }), fc.nat(), fc.nat(), (argList, pick, at) => {
+        runs++;
+        const dir = tempDir();
+        const store = new FileStore(dir, systemClock, 60_000, { log: createLogger("silent"), auditKeys: [K2, K1] });
+        for (const a of argList) void store.appendAudit({ event: "asked", tool: "billing_topup", digest: "d", caller: "fp_x", channel: "form", args: a });
+        void store.close();
+        const file = join(dir, "audit.jsonl");
+        expect(verifyAuditFile(file, { keys: [K2, K1] })).toMatchObject({ ok: true, lines: argList.length });
+        const lines = readLines(file);
+        const n = pick % lines.length;
+        const line = lines[n]!;
+        const i = at % line.length;
+        // Replace one character by another; skip the rare edit that leaves the same value (e.g. in hex case).
+        const changed = line.slice(0, i) + (line[i] === "a" ? "b" : "a") + line.slice(i + 1);
+        lines[n] = changed;
+        writeLines(file, lines);
+        const r = verifyAuditFile(file, { keys: [K2, K1] });
+        expect(r.ok).toBe(false);
+        if (!r.ok) expect(r.line).toBe(n + 1);
+      }),
+      { numRuns: 50, seed: SEED },
+    );
+    expect(runs).toBe(50);
+  });
+
+  it("GEOPERA_AUDIT_KEY and --expect-head are parsed at the edge: short, empty or repeated keys and malformed heads stop with a message that never echoes a key", () => {
+    const env = (key: string) => ({ GEOPERA_AUDIT_KEY: key });
+    expect(parseConfig(["audit", "verify"], env(`${K2}, ${K1}`)).auditKeys).toEqual([K2, K1]);
+    expect(parseConfig(["audit", "verify"], {}).auditKeys).toEqual([]);
+    for (const bad of ["short-key", `${K1},`, `${K1},${K1}`]) {
+      let message = "";
+      try {
+        parseConfig(["--sandbox"], env(bad));
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, bad).toMatch(/GEOPERA_AUDIT_KEY/);
+      expect(message).not.toContain(K1);
+      expect(message).not.toContain("short-key");
+    }
+    expect(parseConfig(["audit", "verify", "--expect-head", `3:${"ab".repeat(32)}`], {}).expectHead).toBe(`3:${"ab".repeat(32)}`);
+    expect(() => parseConfig(["audit", "verify", "--expect-head", "3:abc"], {})).toThrow(ConfigError);
+    expect(() => parseConfig(["--sandbox", "--expect-head", `3:${"ab".repeat(32)}`], {})).toThrow(/option of audit verify/);
   });
 });
