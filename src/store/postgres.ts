@@ -8,7 +8,9 @@
 //  - audit appends are serialised by one advisory transaction lock inside one server-side function call
 //    (gate_audit_append): take the lock, read the last line, insert seq + 1 chained to its hash, commit;
 //    the lock is released only after the commit is visible, and never held across a client round trip.
-//    seq is the primary key, so even a writer that skipped the lock could not fork the chain;
+//    seq is the primary key, so even a writer that skipped the lock could not fork the chain; with
+//    GEOPERA_AUDIT_KEY the line (and its mac) is built in this process under that same lock instead
+//    (postgresAudit.ts), so the key never reaches the database;
 //  - a replica holds a presence lock for its life; a "sending" row of a replica that is gone reads as
 //    in doubt, and is re-sent only with its own key. The first replica to start when none is alive
 //    expires every open confirmation (a restart of the service forgets them, like the file store).
