@@ -264,3 +264,34 @@ describe("file store on damaged files (in process)", () => {
     expect(runs).toBe(60);
   });
 });
+
+describe("journal: a damaged line in the middle", () => {
+  it("is named (line, offset) and skipped; the spends before and after it load as they were", async () => {
+    const dir = tempDir();
+    const first = new FileStore(dir, systemClock, 60_000, { log: createLogger("silent") });
+    const spend = (n: number) => ({ key: randomUUID(), digest: `d${n}`, tool: "billing_topup", operationId: "billing.topup", body: "{}", credits: n, caller: "fp_x" });
+    const [a, b] = [spend(1), spend(2)];
+    await first.reserveSpend(a, {});
+    await first.recordAnswer(a.key, 200);
+    await first.close();
+    const file = join(dir, "journal.jsonl");
+    const garbage = '{"event":"answer","key":'; // an edit or corruption in the middle
+    const offset = readFileSync(file).length;
+    writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from(garbage + "\n")]));
+    const mid = new FileStore(dir, systemClock, 60_000, { log: createLogger("silent") });
+    await mid.reserveSpend(b, {}); // sent, never answered: in doubt after a restart
+    await mid.close();
+
+    const logged: string[] = [];
+    const again = new FileStore(dir, systemClock, 60_000, { log: createLogger("warn", (l) => logged.push(l)) });
+    try {
+      const logs = logLines(logged.join(""));
+      expect(logs).toEqual([expect.objectContaining({ level: "error", file, line: 3, offset, msg: expect.stringMatching(/a line in the middle is damaged/) })]);
+      expect(await again.unsettledSpend(a.digest)).toBeUndefined(); // answered, as before
+      expect((await again.spendsInDoubt()).map((e) => e.key)).toEqual([b.key]);
+    } finally {
+      await again.close();
+    }
+    expect(readFileSync(file, "utf8")).toContain(garbage + "\n");
+  });
+});
