@@ -54,7 +54,7 @@ export class AuditLog {
         line: last.line,
         offset: last.offset,
         bytes: Buffer.byteLength(last.raw),
-        problem: last.raw === "" ? "empty line" : "not a complete JSON audit line",
+        problem: last.raw.trim() === "" ? "blank line" : "not a complete JSON audit line",
       });
     } else if (seq !== undefined) {
       this.seq = seq + 1; // numbered as the chain says (an earlier break is verify's to report)

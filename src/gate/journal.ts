@@ -40,8 +40,7 @@ export class SpendJournal {
 
   private load(lines: ReturnType<typeof readStateFile>["lines"]): void {
     for (const { raw, line: n, offset } of lines) {
-      if (!raw.trim()) continue;
-      const line = journalLine(raw);
+      const line = journalLine(raw); // an empty or blank line too: the journal never writes one
       if (!line) {
         // A torn send line is a spend that was never sent: its request leaves only after the whole line is
         // written and fsync'd. A torn answer or unknown line leaves its spend in doubt (re-sent, if ever,
@@ -51,7 +50,7 @@ export class SpendJournal {
           last
             ? "journal: its last line is damaged (a write cut short by a crash or a full disk, or garbage) and is skipped, its bytes kept as they are; if it was a spend's send line, that spend was never sent (a request leaves only after its whole line is on disk); if it was an answer, that spend stays in doubt"
             : "journal: a line in the middle is damaged (edited or corrupted) and is skipped; the bytes are kept as they are",
-          { file: this.file, line: n, offset, bytes: Buffer.byteLength(raw), problem: "not a complete JSON journal line" },
+          { file: this.file, line: n, offset, bytes: Buffer.byteLength(raw), problem: raw.trim() === "" ? "blank line" : "not a complete JSON journal line" },
         );
         continue;
       }
