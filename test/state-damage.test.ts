@@ -172,6 +172,7 @@ describe("a damaged last line of audit.jsonl and journal.jsonl, through the spaw
       const named = [...v.stderr.matchAll(/also line (\d+):/g)].map((m) => Number(m[1]));
       expect(named, v.stderr).toEqual([]);
       expect(v.stderr).toMatch(/head \d+:[0-9a-f]{64}/);
+      expect(v.stderr).toContain(`${journalFile}: damaged line(s) ${j.line} skipped`);
     },
   );
 

@@ -98,7 +98,8 @@ export interface VerifyFileOptions extends CheckOptions {
 export function verifyAuditFile(file: string, opts: VerifyFileOptions = {}): VerifyResult {
   const journalFile = opts.journalFile ?? join(dirname(file), "journal.jsonl");
   const hasJournal = existsSync(journalFile);
-  const before = hasJournal ? readJournalFile(journalFile) : new Map();
+  const damaged: number[] = [];
+  const before = hasJournal ? readJournalFile(journalFile, damaged) : new Map();
   const check = new ChainCheck(opts);
   for (const { raw } of readStateFile(file).lines) check.push(raw);
   const notes: string[] = [];
@@ -106,6 +107,7 @@ export function verifyAuditFile(file: string, opts: VerifyFileOptions = {}): Ver
   if (hasJournal) {
     extra = crossCheck(before, check.spends, new Set(readJournalFile(journalFile).keys()));
     notes.push(`${before.size} spend(s) in ${journalFile} cross-checked against the audit`);
+    if (damaged.length) notes.push(`${journalFile}: damaged line(s) ${damaged.slice(0, 10).join(", ")}${damaged.length > 10 ? ", …" : ""} skipped (a torn send line is a spend that was never sent)`);
   } else {
     const sent = [...check.spends.values()].filter((s) => s.sentAt !== undefined).length;
     extra = sent > 0 ? [{ reason: `the audit records ${sent} sent spend(s) but there is no journal at ${journalFile} to match them (removed?)` }] : [];

@@ -56,17 +56,24 @@ export function crossCheck(
   return out;
 }
 
-/** The file store's journal.jsonl as a map of spends; damaged lines are skipped (the server names them at start-up). */
-export function readJournalFile(file: string): Map<string, JournaledSpend> {
+/**
+ * The file store's journal.jsonl as a map of spends. Damaged lines are skipped (the server names them at
+ * start-up too); their numbers are put in `damaged` when given.
+ */
+export function readJournalFile(file: string, damaged: number[] = []): Map<string, JournaledSpend> {
   const spends = new Map<string, JournaledSpend>();
-  for (const { raw } of readStateFile(file).lines) {
+  for (const { raw, line: n } of readStateFile(file).lines) {
     let line: { event?: unknown; key?: unknown; tool?: unknown; status?: unknown };
     try {
       line = JSON.parse(raw) as typeof line;
     } catch {
+      damaged.push(n);
       continue;
     }
-    if (line === null || typeof line !== "object" || typeof line.key !== "string") continue;
+    if (line === null || typeof line !== "object" || typeof line.key !== "string") {
+      damaged.push(n);
+      continue;
+    }
     if (line.event === "send") spends.set(line.key, { key: line.key, tool: String(line.tool), state: "sending" });
     const s = spends.get(line.key);
     if (!s) continue;
