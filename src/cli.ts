@@ -29,13 +29,13 @@ async function main(): Promise<number | undefined> {
     return 0;
   }
   if (config.command === "audit-verify") {
-    return auditVerify(config.auditFile, config.stateDir, (line) => process.stderr.write(line + "\n"));
+    return auditVerify(config.auditFile, config.stateDir, (line) => process.stderr.write(line + "\n"), { keys: config.auditKeys, expectHead: config.expectHead });
   }
   if (config.command === "version") {
     process.stderr.write(`${SERVER_VERSION}\n`);
     return 0;
   }
-  const log = createLogger(config.logLevel, undefined, [], { deferred: true }).withSecrets(config.apiKey ? [config.apiKey] : []);
+  const log = createLogger(config.logLevel, undefined, [], { deferred: true }).withSecrets([...(config.apiKey ? [config.apiKey] : []), ...config.auditKeys]);
   const app = await startApp(config, log);
   if (config.transport === "http") return serveOverHttp(config, app, log);
   const shutdown = async (code: number) => {

@@ -26,6 +26,13 @@ export interface Config {
    * (file: or postgres://), else undefined (the state directory's audit.jsonl).
    */
   auditFile?: string;
+  /** For `audit verify`: --expect-head <count>:<hash>, the head the chain must contain at that line. */
+  expectHead?: string;
+  /**
+   * GEOPERA_AUDIT_KEY, split on commas, newest first: audit lines carry an HMAC under the first; `audit
+   * verify` checks them under any. Empty: no keyed chain. Never printed.
+   */
+  auditKeys: readonly string[];
   /** Upstream base URL; undefined with --sandbox until the sandbox has started. */
   apiUrl?: string;
   /** The server's own key (stdio). Never lent to HTTP clients. */
@@ -97,12 +104,19 @@ Usage:
   geopera-billing-mcp [options]              serve over stdio (default) or HTTP
   geopera-billing-mcp audit verify [file]    check the audit file's hash chain
   geopera-billing-mcp audit verify --store postgres://…   check the chain in the database
+      audit verify also checks that every spend in the journal is in the audit, prints the head
+      (<lines>:<sha256 of the last line>) to pin, and with --expect-head <lines>:<sha256> fails unless
+      the chain still has that line with that hash (lines removed, emptied or rewritten). Exit 0 whole,
+      1 broken or incomplete, 2 nothing to check.
 
 Environment:
   GEOPERA_API_URL     billing API base URL (e.g. https://api.geopera.com)
   GEOPERA_API_KEY     gpra_ API key or session token (stdio mode)
   GEOPERA_STATE_DIR   where the idempotency journal and audit file live
   GEOPERA_STORE_URL   the gate's store, as --store
+  GEOPERA_AUDIT_KEY   optional audit key (16+ characters): every audit line then carries an HMAC-SHA256
+                      under it, and audit verify checks them. Rotate with "new,old": lines are written
+                      under the first, verify accepts any listed key but never an older after a newer
 
 Options:
   --sandbox                   run against the embedded sandbox API (no account, no key)
@@ -197,6 +211,17 @@ function storeUrl(raw: string | undefined, source: string): string | undefined {
   throw new ConfigError(`${source} must be file:<dir> or postgres://user@host:port/database`);
 }
 
+/** GEOPERA_AUDIT_KEY: one key, or "new,old,…" (newest first). A key is never echoed in an error. */
+function auditKeyList(raw: string | undefined): readonly string[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  const keys = raw.split(",").map((k) => k.trim());
+  keys.forEach((k, i) => {
+    if (k.length < 16) throw new ConfigError(`GEOPERA_AUDIT_KEY: key #${i + 1} is ${k.length === 0 ? "empty" : "shorter than 16 characters"}; use a long random value (e.g. openssl rand -hex 32)`);
+  });
+  if (new Set(keys).size !== keys.length) throw new ConfigError("GEOPERA_AUDIT_KEY lists the same key twice");
+  return keys;
+}
+
 const seconds = (n: number | undefined) => (n === undefined ? undefined : n * 1000);
 
 function wholeNumber(name: string, raw: string | undefined, fallback: number): number {
@@ -252,6 +277,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
         "timeout-body": { type: "string" },
         "timeout-total": { type: "string" },
         "log-level": { type: "string" },
+        "expect-head": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -300,6 +326,13 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     auditFile ??= store;
   }
 
+  const expectHead = v["expect-head"];
+  if (expectHead !== undefined) {
+    if (command !== "audit-verify") throw new ConfigError("--expect-head is an option of audit verify");
+    if (!/^\d{1,15}:[0-9a-fA-F]{64}$/.test(expectHead)) throw new ConfigError(`--expect-head must be <line count>:<64 hex digits>, as audit verify prints the head, got "${expectHead}"`);
+  }
+  const auditKeys = auditKeyList(env.GEOPERA_AUDIT_KEY);
+
   const ttl = seconds(positiveInt("--confirm-ttl", v["confirm-ttl"])) ?? 600_000;
   if (ttl > MAX_TTL_MS) throw new ConfigError(`--confirm-ttl must be at most ${MAX_TTL_MS / 1000} seconds`);
   const shutdownGraceMs = seconds(positiveInt("--shutdown-grace", v["shutdown-grace"])) ?? 10_000;
@@ -310,6 +343,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const config: Config = {
     command,
     auditFile,
+    expectHead,
+    auditKeys,
     apiUrl,
     apiKey,
     sandbox,

@@ -2,56 +2,27 @@
 // edited, removed or reordered line breaks the chain at a point `audit verify` names. Callers are
 // recorded by fingerprint only; every line is redacted before it is stored. The line format and the
 // check are shared by both stores (the file below, and the gate_audit table of the PostgreSQL store).
-import { createHash } from "node:crypto";
-import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync, mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { writeSync, fsyncSync, closeSync, existsSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Clock } from "./clock.js";
+import type { Logger } from "../log.js";
 import { redactedJson } from "../redact.js";
 import type { AuditEvent, AuditEventName, VerifyResult } from "../store/types.js";
+import { ChainCheck, GENESIS, sha256, type CheckOptions } from "./auditCheck.js";
+import { sealLine } from "./auditKey.js";
+import { crossCheck, readJournalFile } from "./completeness.js";
+import { openForAppend, readStateFile } from "./stateFile.js";
 
 export type { AuditEvent, AuditEventName, VerifyResult };
-
-export const GENESIS = "0".repeat(64);
-export const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+export { GENESIS, sha256 };
 
 /** The stored text of line `seq`, chained to the line whose hash is `prev`: redacted as a value, then serialised. */
 export function auditLine(seq: number, at: Date, e: AuditEvent, prev: string): string {
   return redactedJson({ seq, at: at.toISOString(), ...e, prev });
 }
 
-/** Checks lines one at a time, in order (so a table can be streamed); the first break is kept. */
-export class ChainCheck {
-  private prev = GENESIS;
-  private count = 0;
-  private broken: VerifyResult | undefined;
-
-  /** Feeds the next line; false once the chain is broken. */
-  push(raw: string): boolean {
-    if (this.broken) return false;
-    const n = ++this.count;
-    let parsed: { prev?: unknown; seq?: unknown };
-    try {
-      parsed = JSON.parse(raw) as { prev?: unknown; seq?: unknown };
-    } catch {
-      this.broken = { ok: false, line: n, reason: "not valid JSON" };
-      return false;
-    }
-    if (parsed.prev !== this.prev) this.broken = { ok: false, line: n, reason: "its prev hash does not match the line before (edited, removed or reordered)" };
-    else if (parsed.seq !== n) this.broken = { ok: false, line: n, reason: `sequence number ${String(parsed.seq)} where ${n} was expected` };
-    this.prev = sha256(raw);
-    return !this.broken;
-  }
-
-  result(): VerifyResult {
-    return this.broken ?? { ok: true, lines: this.count };
-  }
-}
-
-function lastLine(file: string): string | undefined {
-  if (!existsSync(file)) return undefined;
-  const lines = readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "");
-  return lines.at(-1);
-}
+// The chain check lives in auditCheck.ts (shared with the PostgreSQL store's verify).
+export { ChainCheck };
 
 /** The audit file of the file store: one process appends, synchronously. */
 export class AuditLog {
@@ -59,20 +30,44 @@ export class AuditLog {
   private prev: string;
   private seq: number;
 
+  /**
+   * A damaged or half-written last line (a crash mid-write, a full disk) does not stop start-up: it is
+   * named in the log, kept byte for byte, and the next line starts on a line of its own, chained to the
+   * damaged line's text and numbered after it, so `audit verify` names that line and checks every line
+   * after it. `key`: GEOPERA_AUDIT_KEY's current key; each line then carries its mac.
+   */
   constructor(
     file: string,
     private readonly clock: Clock,
+    log: Logger,
+    private readonly key?: string,
   ) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const last = lastLine(file);
-    this.prev = last ? sha256(last) : GENESIS;
-    this.seq = last ? ((JSON.parse(last) as { seq?: number }).seq ?? 0) + 1 : 1;
-    this.fd = openSync(file, "a", 0o600);
+    const state = readStateFile(file);
+    const last = state.lines.at(-1);
+    this.prev = last ? sha256(last.raw) : GENESIS;
+    this.seq = (last?.line ?? 0) + 1;
+    const seq = last ? seqOf(last.raw) : undefined;
+    if (last && seq === undefined) {
+      log.error("audit file: its last line is damaged (a write cut short by a crash or a full disk, or garbage); it is kept as it is, the next line follows it, and `audit verify` reports it", {
+        file,
+        line: last.line,
+        offset: last.offset,
+        bytes: Buffer.byteLength(last.raw),
+        problem: last.raw.trim() === "" ? "blank line" : "not a complete JSON audit line",
+      });
+    } else if (seq !== undefined) {
+      this.seq = seq + 1; // numbered as the chain says (an earlier break is verify's to report)
+    }
+    const { fd, newlineAt } = openForAppend(file, state);
+    this.fd = fd;
+    if (newlineAt !== undefined) log.warn("audit file: it did not end with a newline (a write cut short); one was added so the next line starts on its own", { file, offset: newlineAt });
   }
 
   /** Synchronous and fsync'd: an audit line exists before the step it records goes further. */
   append(e: AuditEvent): void {
-    const line = auditLine(this.seq, new Date(this.clock()), e, this.prev);
+    const plain = auditLine(this.seq, new Date(this.clock()), e, this.prev);
+    const line = this.key ? sealLine(plain, this.key) : plain;
     writeSync(this.fd, line + "\n");
     fsyncSync(this.fd);
     this.prev = sha256(line);
@@ -84,15 +79,39 @@ export class AuditLog {
   }
 }
 
-/** Checks the whole chain; names the first line (1-based) that does not follow from the one before. */
-export function verifyAuditText(text: string): VerifyResult {
-  const lines = text.split("\n");
-  if (lines.at(-1) === "") lines.pop();
-  const check = new ChainCheck();
-  for (const raw of lines) if (!check.push(raw)) break;
-  return check.result();
+/** The seq of an intact audit line, or undefined for a damaged one. */
+function seqOf(raw: string): number | undefined {
+  try {
+    const v = JSON.parse(raw) as { seq?: unknown } | null;
+    return v !== null && typeof v === "object" && Number.isSafeInteger(v.seq) ? (v.seq as number) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-export function verifyAuditFile(file: string): VerifyResult {
-  return verifyAuditText(readFileSync(file, "utf8"));
+export interface VerifyFileOptions extends CheckOptions {
+  /** The journal to cross-check against (default: journal.jsonl beside the audit file). */
+  journalFile?: string;
+}
+
+/** Checks the chain of an audit file and that every spend of the journal beside it is in it. */
+export function verifyAuditFile(file: string, opts: VerifyFileOptions = {}): VerifyResult {
+  const journalFile = opts.journalFile ?? join(dirname(file), "journal.jsonl");
+  const hasJournal = existsSync(journalFile);
+  const damaged: number[] = [];
+  const before = hasJournal ? readJournalFile(journalFile, damaged) : new Map();
+  const check = new ChainCheck(opts);
+  for (const { raw } of readStateFile(file).lines) check.push(raw);
+  const notes: string[] = [];
+  let extra;
+  if (hasJournal) {
+    extra = crossCheck(before, check.spends, new Set(readJournalFile(journalFile).keys()));
+    notes.push(`${before.size} spend(s) in ${journalFile} cross-checked against the audit`);
+    if (damaged.length) notes.push(`${journalFile}: damaged line(s) ${damaged.slice(0, 10).join(", ")}${damaged.length > 10 ? ", …" : ""} skipped (a torn send line is a spend that was never sent)`);
+  } else {
+    const sent = [...check.spends.values()].filter((s) => s.sentAt !== undefined).length;
+    extra = sent > 0 ? [{ reason: `the audit records ${sent} sent spend(s) but there is no journal at ${journalFile} to match them (removed?)` }] : [];
+    if (sent === 0) notes.push(`no journal at ${journalFile}: nothing to cross-check`);
+  }
+  return check.result(extra, notes);
 }

@@ -2,9 +2,11 @@
 // key and exact body are written (and fsync'd) before the request leaves, so a retry — even after a
 // crash — reuses the same key and bytes, and a spend that was sent but never answered is reported
 // instead of re-sent anew. Check-and-mark methods run with no await inside.
-import { openSync, writeSync, fsyncSync, closeSync, readFileSync, existsSync, mkdirSync } from "node:fs";
+import { writeSync, fsyncSync, closeSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Clock } from "./clock.js";
+import type { Logger } from "../log.js";
+import { openForAppend, readStateFile } from "./stateFile.js";
 import type { SpendEntry, SpendState, NewSpend } from "../store/types.js";
 
 export type { SpendEntry, SpendState };
@@ -18,23 +20,39 @@ export class SpendJournal {
   private readonly entries = new Map<string, SpendEntry>();
   private fd: number;
 
+  /**
+   * A damaged line (a crash mid-write, a full disk, garbage) does not stop start-up: it is skipped, named
+   * in the log (line, byte offset, what is wrong), kept byte for byte, and the next record starts on a
+   * line of its own.
+   */
   constructor(
     private readonly file: string,
     private readonly clock: Clock,
+    private readonly log: Logger,
   ) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    if (existsSync(file)) this.load();
-    this.fd = openSync(file, "a", 0o600);
+    const state = readStateFile(file);
+    this.load(state.lines);
+    const { fd, newlineAt } = openForAppend(file, state);
+    this.fd = fd;
+    if (newlineAt !== undefined) log.warn("journal: it did not end with a newline (a write cut short); one was added so the next record starts on its own", { file, offset: newlineAt });
   }
 
-  private load(): void {
-    for (const raw of readFileSync(this.file, "utf8").split("\n")) {
-      if (!raw.trim()) continue;
-      let line: Line;
-      try {
-        line = JSON.parse(raw) as Line;
-      } catch {
-        continue; // a torn last line from a crash mid-write: the spend it began was never sent
+  private load(lines: ReturnType<typeof readStateFile>["lines"]): void {
+    for (const { raw, line: n, offset } of lines) {
+      const line = journalLine(raw); // an empty or blank line too: the journal never writes one
+      if (!line) {
+        // A torn send line is a spend that was never sent: its request leaves only after the whole line is
+        // written and fsync'd. A torn answer or unknown line leaves its spend in doubt (re-sent, if ever,
+        // only with its own key after a person confirms again).
+        const last = n === lines.length;
+        this.log.error(
+          last
+            ? "journal: its last line is damaged (a write cut short by a crash or a full disk, or garbage) and is skipped, its bytes kept as they are; if it was a spend's send line, that spend was never sent (a request leaves only after its whole line is on disk); if it was an answer, that spend stays in doubt"
+            : "journal: a line in the middle is damaged (edited or corrupted) and is skipped; the bytes are kept as they are",
+          { file: this.file, line: n, offset, bytes: Buffer.byteLength(raw), problem: raw.trim() === "" ? "blank line" : "not a complete JSON journal line" },
+        );
+        continue;
       }
       if (line.event === "send") {
         const { event: _e, ...rest } = line;
@@ -133,4 +151,17 @@ export class SpendJournal {
   close(): void {
     closeSync(this.fd);
   }
+}
+
+/** A parsed journal line, or undefined when the text is not one (damaged). */
+function journalLine(raw: string): Line | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (v === null || typeof v !== "object") return undefined;
+  const l = v as { event?: unknown; key?: unknown };
+  return typeof l.key === "string" && (l.event === "send" || l.event === "answer" || l.event === "unknown") ? (v as Line) : undefined;
 }

@@ -3,14 +3,21 @@
 // synchronous span of the classes below (an async method runs synchronously up to its first await, and
 // these have none), so concurrent calls in this process cannot interleave. Not for several processes
 // on one directory: use PostgreSQL for replicas.
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ConfirmationStore } from "../gate/confirmations.js";
 import { SpendJournal } from "../gate/journal.js";
 import { AuditLog, verifyAuditFile } from "../gate/audit.js";
+import { createLogger, type Logger } from "../log.js";
 import { capViolation } from "../gate/caps.js";
 import type { Clock } from "../gate/clock.js";
 import { startOfUtcDay, type AuditEvent, type Caps, type GateStore, type NewConfirmation, type NewSpend, type Reservation, type VerifyResult } from "./types.js";
+
+export interface FileStoreOptions {
+  /** Where damaged state files are reported (default: warnings and errors to stderr). */
+  log?: Logger;
+  /** GEOPERA_AUDIT_KEY's keys, newest first: audit lines carry a mac under the first; verify checks them all. */
+  auditKeys?: readonly string[];
+}
 
 /** A copy for the caller: the in-memory records stay the store's own. */
 const copyOf = <T extends object>(x: T | undefined): T | undefined => (x ? { ...x } : undefined);
@@ -21,16 +28,22 @@ export class FileStore implements GateStore {
   private readonly journal: SpendJournal;
   private readonly audit: AuditLog;
   private readonly auditFile: string;
+  private readonly journalFile: string;
+  private readonly auditKeys: readonly string[];
 
   constructor(
     dir: string,
     private readonly clock: Clock,
     confirmTtlMs: number,
+    opts: FileStoreOptions = {},
   ) {
     this.where = `file:${dir}`;
     this.auditFile = join(dir, "audit.jsonl");
-    this.journal = new SpendJournal(join(dir, "journal.jsonl"), clock);
-    this.audit = new AuditLog(this.auditFile, clock);
+    this.journalFile = join(dir, "journal.jsonl");
+    this.auditKeys = opts.auditKeys ?? [];
+    const log = opts.log ?? createLogger("warn");
+    this.journal = new SpendJournal(this.journalFile, clock, log);
+    this.audit = new AuditLog(this.auditFile, clock, log, this.auditKeys[0]);
     this.confirmations = new ConfirmationStore(clock, confirmTtlMs);
   }
 
@@ -104,7 +117,7 @@ export class FileStore implements GateStore {
   }
 
   async verifyAudit(): Promise<VerifyResult> {
-    return existsSync(this.auditFile) ? verifyAuditFile(this.auditFile) : { ok: true, lines: 0 };
+    return verifyAuditFile(this.auditFile, { journalFile: this.journalFile, keys: this.auditKeys });
   }
 
   async close() {

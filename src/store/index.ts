@@ -28,7 +28,7 @@ export async function openStore(config: Readonly<Config>, log: Logger, clock: Cl
     const { PostgresStore, describePostgresUrl } = await import("./postgres.js");
     let store;
     try {
-      store = await PostgresStore.open({ url, confirmTtlMs: config.confirmTtlMs, log });
+      store = await PostgresStore.open({ url, confirmTtlMs: config.confirmTtlMs, log, auditKeys: config.auditKeys });
     } catch (err) {
       throw new Error(`cannot open the gate's store at ${describePostgresUrl(url)}: ${(err as Error).message}`);
     }
@@ -36,5 +36,5 @@ export async function openStore(config: Readonly<Config>, log: Logger, clock: Cl
     return store;
   }
   const dir = url ? fileStoreDir(url) : config.sandbox ? join(config.stateDir, "sandbox") : config.stateDir;
-  return new FileStore(dir, clock, config.confirmTtlMs);
+  return new FileStore(dir, clock, config.confirmTtlMs, { log, auditKeys: config.auditKeys });
 }

@@ -10,7 +10,9 @@
 //  - audit appends are serialised by one advisory transaction lock inside one server-side function call
 //    (gate_audit_append): take the lock, read the last line, insert seq + 1 chained to its hash, commit;
 //    the lock is released only after the commit is visible, and never held across a client round trip.
-//    seq is the primary key, so even a writer that skipped the lock could not fork the chain;
+//    seq is the primary key, so even a writer that skipped the lock could not fork the chain; with
+//    GEOPERA_AUDIT_KEY the line (and its mac) is built in this process under that same lock instead
+//    (postgresAudit.ts), so the key never reaches the database;
 //  - a replica holds a presence lock for its life; a "sending" row of a replica that is gone reads as
 //    in doubt, and is re-sent only with its own key. The first replica to start when none is alive
 //    expires every open confirmation (a restart of the service forgets them, like the file store).
@@ -19,7 +21,7 @@ import pg from "pg";
 import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "../log.js";
-import { ChainCheck } from "../gate/audit.js";
+import { appendSealedAudit, verifyAuditRows } from "./postgresAudit.js";
 import { redactedJson } from "../redact.js";
 import { capViolation } from "../gate/caps.js";
 import { MAX_OPEN, sameSecret } from "../gate/confirmations.js";
@@ -47,6 +49,8 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How often a URL-elicitation waiter looks for the person's decision (default 250 ms). */
   pollMs?: number;
+  /** GEOPERA_AUDIT_KEY's keys, newest first: audit lines carry a mac under the first (see postgresAudit.ts). */
+  auditKeys?: readonly string[];
 }
 
 /** The URL without its password, for logs and messages. */
@@ -361,13 +365,15 @@ export class PostgresStore implements GateStore {
   // ── The audit chain ────────────────────────────────────────────────────────────────────────────
 
   async appendAudit(e: AuditEvent): Promise<void> {
+    const key = this.opts.auditKeys?.[0];
+    if (key) return appendSealedAudit(this.pool, e, key);
     // The line is built by gate_audit_append (schema.ts) under the audit lock, around this JSON object
     // (redacted as a value, then serialised; the function refuses anything that is not a JSON object).
     await this.pool.query("SELECT gate_audit_append($1)", [redactedJson(e)]);
   }
 
   async verifyAudit(): Promise<VerifyResult> {
-    return verifyAuditRows(this.pool);
+    return verifyAuditRows(this.pool, { keys: this.opts.auditKeys ?? [] });
   }
 
   async close(): Promise<void> {
@@ -376,32 +382,4 @@ export class PostgresStore implements GateStore {
   }
 }
 
-/** Streams gate_audit in seq order (keyset pages) through the chain check. */
-async function verifyAuditRows(db: pg.Pool | pg.Client): Promise<VerifyResult> {
-  const check = new ChainCheck();
-  let after = 0;
-  for (;;) {
-    const page = await db.query<{ seq: string; line: string }>("SELECT seq, line FROM gate_audit WHERE seq > $1 ORDER BY seq LIMIT 1000", [after]);
-    for (const r of page.rows) if (!check.push(r.line)) return check.result();
-    if (page.rows.length < 1000) return check.result();
-    after = Number(page.rows.at(-1)!.seq);
-  }
-}
-
-/**
- * `audit verify --store postgres://…`: reads the chain straight from the table, changing nothing (no
- * migration, no presence). undefined when the database has no gate_audit table.
- */
-export async function verifyPostgresAudit(url: string): Promise<VerifyResult | undefined> {
-  const client = new pg.Client({ connectionString: url, application_name: "geopera-billing-mcp audit verify", connectionTimeoutMillis: 10_000 });
-  await client.connect();
-  try {
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    const exists = (await client.query<{ t: string | null }>("SELECT to_regclass('gate_audit')::text AS t")).rows[0]!.t;
-    const result = exists ? await verifyAuditRows(client) : undefined;
-    await client.query("COMMIT");
-    return result;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
+export { verifyPostgresAudit } from "./postgresAudit.js";

@@ -87,7 +87,19 @@ export interface AuditEvent {
   detail?: string;
 }
 
-export type VerifyResult = { ok: true; lines: number } | { ok: false; line: number; reason: string };
+/** One thing `audit verify` found wrong: at a line of the chain, or (no line) about the audit as a whole. */
+export interface AuditFinding {
+  line?: number;
+  reason: string;
+}
+
+/**
+ * `audit verify`'s verdict. `head` is "<line count>:<SHA-256 of the last line>" (GENESIS for none), for an
+ * operator to pin; `line`/`reason` are the first finding's; `notes` say what was checked and what was not.
+ */
+export type VerifyResult =
+  | { ok: true; lines: number; head: string; notes: string[] }
+  | { ok: false; line?: number; reason: string; lines: number; head: string; findings: AuditFinding[]; notes: string[] };
 
 export interface GateStore {
   /** Where the state lives, for logs and messages (never a password). */
@@ -133,7 +145,7 @@ export interface GateStore {
   // The audit chain.
   /** Durable before it resolves; one unbroken chain however many processes append. */
   appendAudit(e: AuditEvent): Promise<void>;
-  /** Checks the whole chain as stored; names the first line (1-based) that does not follow. */
+  /** Checks the whole chain as stored (every break, 1-based lines), and that every journaled spend is audited. */
   verifyAudit(): Promise<VerifyResult>;
 
   close(): Promise<void>;

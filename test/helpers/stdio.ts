@@ -27,12 +27,15 @@ export interface StdioOptions {
   stateDir?: string;
   capabilities?: ClientCapabilities;
   onElicit?: (req: ElicitRequest) => Promise<ElicitResult> | ElicitResult;
+  /** Extra environment for the server (e.g. GEOPERA_AUDIT_KEY). */
+  env?: Record<string, string>;
 }
 
 export async function startStdio(opts: StdioOptions): Promise<StdioHarness> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? "" };
   if (opts.apiUrl) env.GEOPERA_API_URL = opts.apiUrl;
   if (opts.apiKey ?? TEST_KEY) env.GEOPERA_API_KEY = opts.apiKey ?? TEST_KEY;
+  Object.assign(env, opts.env);
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [CLI, "--state-dir", opts.stateDir ?? tempDir(), ...(opts.args ?? [])],
