@@ -269,7 +269,7 @@ describe.each((PG ? [fileKind, pgKind] : [fileKind]).map((k) => [k.name, k] as c
       expect(parsed).toMatchObject({ seq: i + 1, detail: redact(e.detail), args: JSON.parse(JSON.stringify(redactValue(e.args))) });
       for (const n of e.needles) expect(line).not.toContain(n);
     });
-    expect(await a.verifyAudit()).toEqual({ ok: true, lines: AUDIT_RUNS });
+    expect(await a.verifyAudit()).toMatchObject({ ok: true, lines: AUDIT_RUNS });
   });
 });
 
@@ -286,7 +286,7 @@ describe.skipIf(!PG)("postgres store: gate_audit_append", () => {
     const lines = await pgKind.lines(a);
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ seq: 1, args: { description: 'Bearer "x' } });
-    expect(await a.verifyAudit()).toEqual({ ok: true, lines: 1 });
+    expect(await a.verifyAudit()).toMatchObject({ ok: true, lines: 1 });
   });
 });
 
