@@ -219,7 +219,9 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
 
     // Rule 2.
     const confirmed = await store.consumeConfirmation(digest);
-    if (confirmed) return send(record, args, env, digest, confirmed.credits, "page");
+    // A spend of this call left in doubt (an earlier run, another replica) is re-sent with ITS key: the page
+    // told the person so ("Earlier attempt"), and a fresh key could charge twice.
+    if (confirmed) return send(record, args, env, digest, confirmed.credits, "page", open);
 
     // Rule 3 and 4: facts, then caps, then ask.
     const facts = await gatherFacts(record, args, env);
