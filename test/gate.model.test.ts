@@ -105,6 +105,8 @@ function inject(api: SandboxApi, op: string, o: Outcome): void {
 
 interface Model {
   pg: boolean;
+  /** Holds the page path to its promise when a confirmed call's earlier spend is in doubt (see the it.fails below). */
+  strictPageResume: boolean;
   callers: CallerSpec[];
   gen: Record<string, number>;
   /** Per call (credential|call): the spend sent and never answered, and the server process that sent it. */
@@ -285,7 +287,7 @@ class CallCmd implements Cmd {
       } else expectResult(r, "nothing");
       return;
     }
-    if (path === "consume" && d && keys.length === 0) {
+    if (path === "consume" && d && keys.length === 0 && !m.strictPageResume) {
       // KNOWN GATE BUG (see the it.fails below): a page confirmation of a call whose earlier spend is in doubt
       // from another process is used up and nothing is re-sent ("still unsettled"), though the page promised a
       // re-send with the earlier key. Safe (nothing sent), not live; the model accepts it here.
@@ -537,6 +539,7 @@ function initialModel(world: GateWorld, pg: boolean): Model {
   const callers = [...world.callers.values()].map((c) => c.spec);
   return {
     pg,
+    strictPageResume: false,
     callers,
     gen: Object.fromEntries([...world.callers.values()].map((c) => [c.spec.name, c.generation])),
     inDoubt: new Map(),
@@ -574,6 +577,7 @@ function modelTest(callers: CallerSpec[], opts: { pg: boolean; world: () => Gate
     const started = Date.now();
     let sequences = 0;
     let commands = 0;
+    let executed = 0;
     await fc.assert(
       fc.asyncProperty(fc.commands(commandArbs(callers), { maxCommands: MAX_COMMANDS, size: "+1" }), async (cmds) => {
         const world = opts.world();
@@ -585,6 +589,7 @@ function modelTest(callers: CallerSpec[], opts: { pg: boolean; world: () => Gate
             check: (m: Readonly<Model>) => c.check(m),
             run: async (m: Model, r: Run) => {
               const t = Date.now();
+              executed++;
               await c.run(m, r);
               if (process.env.GEOPERA_MODEL_TRACE) console.log(`${Date.now() - t} ms ${c.toString()}`);
             },
@@ -604,7 +609,7 @@ function modelTest(callers: CallerSpec[], opts: { pg: boolean; world: () => Gate
     );
     // The whole chain every sequence appended to, checked once more by the CLI as an operator runs it.
     for (const v of await opts.world().auditVerify()) expect(v.status, `audit verify ${v.target}: ${v.output}`).toBe(0);
-    console.log(`gate model [${opts.pg ? "postgres" : "file"}]: ${sequences} sequences, ${commands} commands, ${Date.now() - started} ms`);
+    console.log(`gate model [${opts.pg ? "postgres" : "file"}]: ${sequences} sequences, ${commands} commands generated, ${executed} run (the rest did not apply to the model's state), ${Date.now() - started} ms`);
   };
 }
 
@@ -624,6 +629,33 @@ describe("the spend gate as a model [file store]", () => {
   });
 
   it(`${RUNS} random sequences (≤ ${MAX_COMMANDS} commands) hold every promise`, modelTest(FILE_CALLERS, { pg: false, world: () => world }), TIMEOUT);
+
+  // KNOWN GATE BUG, marked it.fails for the coordinator (flip to `it` once fixed). A page caller's spend that
+  // went unanswered (503 on every attempt) and whose server then restarted is "in doubt from an earlier run".
+  // The next identical call hands out a link whose page says "confirming re-sends that same request
+  // (Idempotency-Key K), so the API charges it at most once". The person confirms; the next call takes that
+  // confirmation (gate rule 2) and calls send() WITHOUT the in-doubt entry to resume, so reserveSpend finds
+  // the unsettled row and answers "busy": "An identical billing_topup call is being sent right now or is still
+  // unsettled (key K). Nothing more was sent." The yes is used up, K is never re-sent, and every later round
+  // (link, confirm, call) ends the same way: a page caller can never settle a spend in doubt. Safe (nothing
+  // is sent without a yes), but the page promises what the gate does not do. The form and URL paths pass
+  // the in-doubt entry (open) to send(); rule 2 does not (src/gate/gate.ts, spend(), "Rule 2").
+  it.fails("a page confirmation of a spend in doubt from an earlier run re-sends it with its own key", async () => {
+    const run = await newRun(world, false);
+    const model = { ...initialModel(world, false), strictPageResume: true };
+    const setup = [new CallCmd("P", 0, "yes", "ok"), new DecideCmd(0, "confirm"), new CallCmd("P", 0, "yes", "5xx"), new RestartCmd("P", false), new CallCmd("P", 0, "yes", "ok"), new DecideCmd(0, "confirm")];
+    try {
+      await fc.asyncModelRun(() => ({ model, real: run }), setup);
+      expect(model.inDoubt.size).toBe(1);
+      expect(model.confirmed.size).toBe(1);
+    } catch (err) {
+      // The steps before the one under test broke: return normally, so it.fails reports it instead of hiding it.
+      console.error("setup of the known-bug case failed:", err);
+      return;
+    }
+    // The step under test: the confirmed call must re-send the key in doubt (today: "busy", nothing sent).
+    await fc.asyncModelRun(() => ({ model, real: run }), [new CallCmd("P", 0, "yes", "ok")]);
+  }, 30_000);
 });
 
 describe.skipIf(!PG)("the spend gate as a model [postgres store, two replicas of one credential]", () => {
