@@ -15,7 +15,7 @@
 // The file store runs in `npm test` (one process per caller, its own state directory). With
 // GEOPERA_TEST_STORE=postgres the same model runs on one PostgreSQL database with two replicas of the
 // first credential. A longer sweep: GEOPERA_MODEL_RUNS=500 npx vitest run test/gate.model.test.ts
-// (GEOPERA_MODEL_COMMANDS sets the longest sequence; GEOPERA_MODEL_SEED replays one).
+// (GEOPERA_MODEL_COMMANDS sets the longest sequence; GEOPERA_MODEL_SEED and GEOPERA_MODEL_PATH replay a failure).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import fc from "fast-check";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
@@ -25,12 +25,17 @@ import { textOf } from "./helpers/stdio.js";
 import { GateWorld, callIdentity, releaseViolations, type Answer, type Caller, type CallerSpec } from "./helpers/gateWorld.js";
 
 const PG = process.env.GEOPERA_TEST_STORE === "postgres";
-const RUNS = Number(process.env.GEOPERA_MODEL_RUNS ?? 10);
-const MAX_COMMANDS = Number(process.env.GEOPERA_MODEL_COMMANDS ?? 12);
+const RUNS = Number(process.env.GEOPERA_MODEL_RUNS ?? 8);
+const MAX_COMMANDS = Number(process.env.GEOPERA_MODEL_COMMANDS ?? 10);
 const SEED = process.env.GEOPERA_MODEL_SEED === undefined ? undefined : Number(process.env.GEOPERA_MODEL_SEED);
-/** --confirm-wait 1 (seconds, its least) and --timeout-headers 1: a late answer and a hung API cost one second each. */
-const SERVER_ARGS = ["--confirm-wait", "1", "--timeout-headers", "1", "--log-level", "warn"];
-const LATE_MS = 1_300;
+const PATH = process.env.GEOPERA_MODEL_PATH;
+/**
+ * Short waits: a form waits 2 s for the person (--confirm-wait), the API 2 s for its first byte
+ * (--timeout-headers), so a late answer or a hung API costs about two seconds; not 1 s, so a busy machine
+ * (the full suite runs files in parallel) is not mistaken for a late person or a hung API.
+ */
+const SERVER_ARGS = ["--confirm-wait", "2", "--timeout-headers", "2", "--log-level", "warn"];
+const LATE_MS = 2_500;
 
 const key = (name: string) => `gpra_model_${name}_0123456789`;
 const FILE_CALLERS: CallerSpec[] = [
@@ -85,7 +90,7 @@ function identityOfRequest(r: RecordedRequest): string | undefined {
 
 /**
  * What the API does with the next spend request(s). ok: answers. 4xx: refuses (402). 5xx1: one 503 then
- * answers. 5xx: 503 on every attempt. hang: never answers (the server's 1 s upstream timeout). cut1: charges,
+ * answers. 5xx: 503 on every attempt. hang: never answers (the server's 2 s upstream timeout). cut1: charges,
  * then cuts the connection once (the retry with the same key is replayed). cut: charges and cuts every attempt.
  */
 type Outcome = "ok" | "4xx" | "5xx1" | "5xx" | "hang" | "cut1" | "cut";
@@ -496,21 +501,21 @@ function commandArbs(callers: CallerSpec[]): Array<fc.Arbitrary<Cmd>> {
   const form = fc.constantFrom(...callers.filter((c) => c.kind === "form").map((c) => c.name));
   // Skewed towards two calls, so the same call comes back often (a re-send, a page confirmation used, a duplicate).
   const call = fc.constantFrom(0, 0, 0, 1, 2, 3, 3, 4);
-  // Slow steps (a late answer or a hung API: one second each; SIGKILL + start) are rarer.
-  const answer = fc.oneof({ arbitrary: fc.constant<Answer>("yes"), weight: 6 }, { arbitrary: fc.constantFrom<Answer>("no", "decline", "cancel"), weight: 3 }, { arbitrary: fc.constant<Answer>("late"), weight: 1 });
+  // Slow steps (a late answer or a hung API: about two seconds each; SIGKILL + start) are rarer.
+  const answer = fc.oneof({ arbitrary: fc.constant<Answer>("yes"), weight: 12 }, { arbitrary: fc.constantFrom<Answer>("no", "decline", "cancel"), weight: 6 }, { arbitrary: fc.constant<Answer>("late"), weight: 1 });
   const outcome = fc.oneof(
-    { arbitrary: fc.constant<Outcome>("ok"), weight: 6 },
-    { arbitrary: fc.constantFrom<Outcome>("4xx", "5xx1", "5xx", "cut1", "cut"), weight: 4 },
+    { arbitrary: fc.constant<Outcome>("ok"), weight: 12 },
+    { arbitrary: fc.constantFrom<Outcome>("4xx", "5xx1", "5xx", "cut1", "cut"), weight: 8 },
     { arbitrary: fc.constant<Outcome>("hang"), weight: 1 },
   );
   const decision = fc.constantFrom<"confirm" | "decline">("confirm", "confirm", "decline");
   // One weighted choice (fc.commands picks among its arbitraries evenly): calls most, slow steps least.
   return [
     fc.oneof(
-      { weight: 10, arbitrary: fc.record({ who: name, call, answer, outcome }).map(({ who, call, answer, outcome }): Cmd => new CallCmd(who, call, answer, outcome)) },
-      { weight: 5, arbitrary: fc.record({ pick: fc.nat(), d: decision }).map(({ pick, d }): Cmd => new DecideCmd(pick, d)) },
-      { weight: 1, arbitrary: fc.record({ pick: fc.nat(), d: decision }).map(({ pick, d }): Cmd => new StaleDecideCmd(pick, d)) },
-      { weight: 3, arbitrary: fc.record({ who: name, call, a: fc.constantFrom<"yes" | "no">("yes", "yes", "no") }).map(({ who, call, a }): Cmd => new ParallelCmd(who, call, a)) },
+      { weight: 16, arbitrary: fc.record({ who: name, call, answer, outcome }).map(({ who, call, answer, outcome }): Cmd => new CallCmd(who, call, answer, outcome)) },
+      { weight: 8, arbitrary: fc.record({ pick: fc.nat(), d: decision }).map(({ pick, d }): Cmd => new DecideCmd(pick, d)) },
+      { weight: 2, arbitrary: fc.record({ pick: fc.nat(), d: decision }).map(({ pick, d }): Cmd => new StaleDecideCmd(pick, d)) },
+      { weight: 5, arbitrary: fc.record({ who: name, call, a: fc.constantFrom<"yes" | "no">("yes", "yes", "no") }).map(({ who, call, a }): Cmd => new ParallelCmd(who, call, a)) },
       { weight: 1, arbitrary: fc.record({ who: name, hard: fc.boolean() }).map(({ who, hard }): Cmd => new RestartCmd(who, hard)) },
       { weight: 1, arbitrary: fc.record({ who: form, call }).map(({ who, call }): Cmd => new CrashCmd(who, call)) },
     ),
@@ -579,7 +584,7 @@ function modelTest(callers: CallerSpec[], opts: { pg: boolean; world: () => Gate
     let commands = 0;
     let executed = 0;
     await fc.assert(
-      fc.asyncProperty(fc.commands(commandArbs(callers), { maxCommands: MAX_COMMANDS, size: "+1" }), async (cmds) => {
+      fc.asyncProperty(fc.commands(commandArbs(callers), { maxCommands: MAX_COMMANDS, size: "max" }), async (cmds) => {
         const world = opts.world();
         const run = await newRun(world, opts.pg);
         const model = initialModel(world, opts.pg);
@@ -605,7 +610,7 @@ function modelTest(callers: CallerSpec[], opts: { pg: boolean; world: () => Gate
         await checkRecord(run, model);
         if (process.env.GEOPERA_MODEL_TRACE) console.log(`${Date.now() - t} ms record check`);
       }),
-      { numRuns: RUNS, seed: SEED, verbose: 1 },
+      { numRuns: RUNS, seed: SEED, path: PATH, verbose: 1 },
     );
     // The whole chain every sequence appended to, checked once more by the CLI as an operator runs it.
     for (const v of await opts.world().auditVerify()) expect(v.status, `audit verify ${v.target}: ${v.output}`).toBe(0);
@@ -654,7 +659,12 @@ describe("the spend gate as a model [file store]", () => {
       return;
     }
     // The step under test: the confirmed call must re-send the key in doubt (today: "busy", nothing sent).
-    await fc.asyncModelRun(() => ({ model, real: run }), [new CallCmd("P", 0, "yes", "ok")]);
+    try {
+      await fc.asyncModelRun(() => ({ model, real: run }), [new CallCmd("P", 0, "yes", "ok")]);
+    } catch (err) {
+      console.log(`known gate bug reproduced: ${(err as Error).message.split("\n")[0]}`);
+      throw err;
+    }
   }, 30_000);
 });
 
