@@ -15,7 +15,8 @@
 // The file store runs in `npm test` (one process per caller, its own state directory). With
 // GEOPERA_TEST_STORE=postgres the same model runs on one PostgreSQL database with two replicas of the
 // first credential. A longer sweep: GEOPERA_MODEL_RUNS=500 npx vitest run test/gate.model.test.ts
-// (GEOPERA_MODEL_COMMANDS sets the longest sequence; GEOPERA_MODEL_SEED and GEOPERA_MODEL_PATH replay a failure).
+// (GEOPERA_MODEL_COMMANDS sets the longest sequence; GEOPERA_MODEL_SEED and GEOPERA_MODEL_PATH replay a failure;
+// GEOPERA_MODEL_TRACE=1 prints each command with its time).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import fc from "fast-check";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";

@@ -133,11 +133,11 @@ export class GateWorld {
 
   /** Stops caller `c`'s server (SIGKILL, or closing stdin as a client does) and starts it again on the same state. */
   async restart(c: Caller, hard: boolean): Promise<void> {
-    if (hard) {
-      const pid = c.harness.pid();
-      if (pid) process.kill(pid, "SIGKILL");
-    }
+    const pid = c.harness.pid();
+    if (hard && pid) process.kill(pid, "SIGKILL");
     await c.harness.close().catch(() => {});
+    // Never two servers on one state directory: the SDK's close may give up waiting before the process is gone.
+    for (let i = 0; pid && i < 500 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
     c.generation++;
     await this.spawn(c);
   }
@@ -231,6 +231,15 @@ export class GateWorld {
           }),
       ),
     );
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
