@@ -26,7 +26,7 @@ import { textOf } from "./helpers/stdio.js";
 import { GateWorld, callIdentity, releaseViolations, type Answer, type Caller, type CallerSpec } from "./helpers/gateWorld.js";
 
 const PG = process.env.GEOPERA_TEST_STORE === "postgres";
-const RUNS = Number(process.env.GEOPERA_MODEL_RUNS ?? 8);
+const RUNS = Number(process.env.GEOPERA_MODEL_RUNS ?? 10);
 const MAX_COMMANDS = Number(process.env.GEOPERA_MODEL_COMMANDS ?? 10);
 const SEED = process.env.GEOPERA_MODEL_SEED === undefined ? undefined : Number(process.env.GEOPERA_MODEL_SEED);
 const PATH = process.env.GEOPERA_MODEL_PATH;
