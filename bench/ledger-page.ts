@@ -13,7 +13,7 @@
 //   mkdir /tmp/gbm-base && git archive <commit> | tar -x -C /tmp/gbm-base && ln -s "$PWD/node_modules" /tmp/gbm-base/ \
 //     && (cd /tmp/gbm-base && npx tsc -p tsconfig.json)
 // then --baseline-cli /tmp/gbm-base/dist/src/cli.js).
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, connect, type Server, type AddressInfo } from "node:net";
@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { startSandboxApi } from "../src/sandbox/index.js";
+import { memOf } from "./lib/mem.js";
 
 const CLI = join(import.meta.dirname, "..", "src", "cli.js");
 const KEY = "gpra_bench_ledger_page_000";
@@ -61,15 +62,6 @@ async function countingProxy(target: URL): Promise<{ url: string; counts: { byte
   };
 }
 
-interface Mem {
-  hwmMb: number;
-  rssMb: number;
-}
-function memOf(pid: number): Mem {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
-  return { hwmMb: kb("VmHWM") / 1024, rssMb: kb("VmRSS") / 1024 };
-}
 /** Resets VmHWM to the current RSS, so the next reading is the peak since now. */
 const resetPeak = (pid: number) => writeFileSync(`/proc/${pid}/clear_refs`, "5");
 const settle = (ms = 500) => new Promise((r) => setTimeout(r, ms));

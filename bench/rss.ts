@@ -7,12 +7,13 @@
 // Rows: a bare SDK server (baseline, same run), then our server idle, after a call on a 100,000-row ledger,
 // and — in a fresh process — on a 1,000,000-row ledger (billing_credits_transactions with no limit: one
 // --max-rows page is read, not the ledger; bench/ledger-page.ts measures what that saves).
-import { readFileSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
+import { memOf } from "./lib/mem.js";
 
 const CLI = join(import.meta.dirname, "..", "src", "cli.js");
 const KEY = "gpra_bench_rss_key_000000";
@@ -20,16 +21,6 @@ const KEY = "gpra_bench_rss_key_000000";
 const MAX_PEAK_MB = 160;
 const MAX_GROWTH_MB = 16;
 
-interface Mem {
-  hwmMb: number;
-  rssMb: number;
-}
-
-function memOf(pid: number): Mem {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
-  return { hwmMb: kb("VmHWM") / 1024, rssMb: kb("VmRSS") / 1024 };
-}
 
 async function spawnClient(args: string[], env: Record<string, string>) {
   const transport = new StdioClientTransport({ command: process.execPath, args, env: { PATH: process.env.PATH ?? "", ...env }, stderr: "ignore" });
