@@ -9,5 +9,5 @@ import { registerCompletions } from "./completions/handler.js";
 export function registerContext(server: McpServer, deps: ContextDeps): void {
   const resources = registerResources(server, deps);
   const prompts = Object.fromEntries(registerPrompts(server, deps).map((name) => [name, PROMPT_ARGUMENTS[name]!]));
-  registerCompletions(server, deps, { prompts, templates: resources.templates, fixedUris: resources.fixed });
+  registerCompletions(server, deps, { prompts, templates: resources.templates });
 }

@@ -29,14 +29,13 @@ const listing = (make: (extra: Extra) => Promise<ListResourcesResult["resources"
   }
 };
 
-/** What was registered, for completion refs: fixed URIs, and templates with their variables. */
+/** What was registered, for completion refs: each template with its variables. */
 export interface Registered {
-  fixed: string[];
   templates: Record<string, string[]>;
 }
 
 export function registerBillingResources(server: McpServer, deps: ContextDeps): Registered {
-  const done: Registered = { fixed: [], templates: {} };
+  const done: Registered = { templates: {} };
   if (exposed(deps, "billing.plans.list")) {
     server.registerResource(
       "plans",
@@ -44,7 +43,6 @@ export function registerBillingResources(server: McpServer, deps: ContextDeps): 
       { title: "Price plans", description: "All plans with their monthly price, included credits and limits (billing.plans.list).", mimeType: JSON_TYPE },
       (uri, extra) => operationResource(deps, "plans", uri.href, "billing.plans.list", {}, deps.callerOf(extra), extra.signal),
     );
-    done.fixed.push(PLANS_URI);
   }
   if (exposed(deps, "billing.credits.balance")) {
     server.registerResource(
@@ -53,7 +51,6 @@ export function registerBillingResources(server: McpServer, deps: ContextDeps): 
       { title: "Credit balance", description: "The credit balance and organization id of the credential in use, read now (billing.credits.balance).", mimeType: JSON_TYPE },
       (uri, extra) => operationResource(deps, "balance", uri.href, "billing.credits.balance", {}, deps.callerOf(extra), extra.signal),
     );
-    done.fixed.push(BALANCE_URI);
   }
   if (exposed(deps, "billing.status.get")) {
     // Listed: the caller's own organization (the one the balance names).
