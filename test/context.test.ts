@@ -201,6 +201,27 @@ describe("completions", () => {
   });
 });
 
+describe("exposure", () => {
+  it("--read-only offers no drafting prompt; --tools without the status read offers no status template", async () => {
+    const ro = await startStdio({ apiUrl: api.url, args: ["--read-only"] });
+    const some = await startStdio({ apiUrl: api.url, args: ["--tools", "billing_plans_list,billing_approvals_request"] });
+    try {
+      expect((await ro.client.listPrompts()).prompts.map((p) => p.name)).toEqual(["review_monthly_spend"]);
+      expect((await some.client.listPrompts()).prompts.map((p) => p.name)).toEqual(["request_more_credits"]);
+      expect((await some.client.listResources()).resources.map((r) => r.uri)).toEqual([PLANS]);
+      expect((await some.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate)).toEqual([CONFIRMATION]);
+      // Completion reads go through the exposure decision too: the approvals list is not exposed here.
+      const mark = api.requests.length;
+      const c = await some.client.complete({ ref: { type: "ref/resource", uri: APPROVAL }, argument: { name: "approval_id", value: "" } });
+      expect(c.completion.values).toEqual([]);
+      expect(api.requests.length).toBe(mark);
+    } finally {
+      await ro.close();
+      await some.close();
+    }
+  });
+});
+
 describe("over HTTP: two callers", () => {
   let srv: HttpServerProcess;
   const ALICE = "gpra_alice_resources_0123456789";
