@@ -81,7 +81,9 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
         if (result._meta?.[META_STATUS] === 401) session.credentialRejected();
         return result;
       };
-      return createServer({ tools: app.tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context: app.context });
+      // Resource reads and completions tell of a 401 too: the session gives its slot back just the same.
+      const context = { ...app.context, answered: (status: number) => status === 401 && session.credentialRejected() };
+      return createServer({ tools: app.tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context });
     },
     // The confirmation page lives on this listener in hosted mode; no bearer (a browser has none).
     extraRoutes: (req, res) => app.gate.confirmRoutes(req, res),

@@ -256,6 +256,22 @@ describe("over HTTP: two callers", () => {
     }
   });
 
+  it("a read the API answers 401 (credential withdrawn) closes the session, as a tool call's 401 does", async () => {
+    const token = "gpra_carol_withdrawn_0123456789";
+    const carol = await connectStreamable(srv.url, token);
+    try {
+      api.inject("billing.plans.list", { kind: "status", status: 401, body: '{"error":{"code":"unauthorized","message":"revoked"}}', contentType: "application/json" });
+      await expect(carol.client.readResource({ uri: PLANS })).rejects.toThrow(/401/);
+      const deadline = Date.now() + 2_000;
+      let closed = false;
+      while (!closed && Date.now() < deadline) closed = await carol.client.listTools().then(() => false, () => true);
+      expect(closed).toBe(true);
+    } finally {
+      api.clearFaults();
+      await carol.client.close();
+    }
+  });
+
   it("a pending confirmation is readable by its creator only, and never carries the page's token", async () => {
     let link = "";
     const alice = await connectStreamable(srv.url, ALICE, {

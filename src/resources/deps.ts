@@ -10,4 +10,6 @@ export interface ContextDeps {
   forward: Omit<InvokeDeps, "gate">;
   store: GateStore;
   callerOf(extra: Extra): Caller;
+  /** Told the API's HTTP status of every read made here (a hosted session closes on a 401, as for tools). */
+  answered?(status: number): void;
 }

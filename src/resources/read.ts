@@ -4,6 +4,7 @@
 import { McpError, ErrorCode, type ReadResourceResult, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { forward } from "../tools/invoke.js";
 import { recordByOperation } from "../tools/catalog.js";
+import { META_STATUS } from "../tools/results.js";
 import type { Caller } from "../tools/caller.js";
 import type { ContextDeps } from "./deps.js";
 
@@ -19,7 +20,10 @@ export const textOf = (r: CallToolResult) => r.content.map((c) => (c.type === "t
 export async function readOperation(deps: ContextDeps, operationId: string, args: Record<string, unknown>, caller: Caller, signal?: AbortSignal): Promise<CallToolResult | undefined> {
   const record = recordByOperation(operationId);
   if (!record || record.sideEffect !== "read" || !deps.forward.isExposed(record.name)) return undefined;
-  return forward(deps.forward, record, args, caller, signal);
+  const result = await forward(deps.forward, record, args, caller, signal);
+  const status = result._meta?.[META_STATUS];
+  if (typeof status === "number") deps.answered?.(status);
+  return result;
 }
 
 /** A resource read backed by one read operation. */
