@@ -12,6 +12,7 @@ import { SERVER_NAME, SERVER_VERSION } from "./server.js";
 import { createSpendGate, type Gate } from "./gate/gate.js";
 import { openStore, type GateStore } from "./store/index.js";
 import { credentialVerifier, type CredentialVerdict } from "./upstream/verify.js";
+import type { ContextDeps } from "./resources/deps.js";
 
 /** The key the server uses against its own embedded sandbox; it is not a real credential. */
 export const SANDBOX_KEY = "gpra_sandbox_demo_key";
@@ -27,6 +28,8 @@ export interface App {
   ownKey?: string;
   /** Asks the API whether it accepts a credential (hosted mode checks one before opening a session). */
   verifyCredential(token: string, signal: AbortSignal): Promise<CredentialVerdict>;
+  /** What resources, prompts and completions read through: the tools' own upstream path, and the store. */
+  context: Omit<ContextDeps, "callerOf">;
   close(): Promise<void>;
 }
 
@@ -62,6 +65,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     apiUrl,
     ownKey,
     verifyCredential: credentialVerifier(upstream),
+    context: { forward: base, store },
     async close() {
       await gate.close();
       await store.close();

@@ -45,7 +45,7 @@ async function main(): Promise<number | undefined> {
   process.on("SIGTERM", () => void shutdown(0));
   process.on("SIGINT", () => void shutdown(0));
   const caller = callerFor(app.ownKey!);
-  const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs });
+  const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context: app.context });
   await serveStdio(server, () => shutdown(0), { maxRequestBytes: config.maxRequestBytes, log });
   log.info("serving over stdio", { tools: app.tools.length, api: new URL(app.apiUrl).origin });
   return undefined;
@@ -81,7 +81,9 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
         if (result._meta?.[META_STATUS] === 401) session.credentialRejected();
         return result;
       };
-      return createServer({ tools: app.tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs });
+      // Resource reads and completions tell of a 401 too: the session gives its slot back just the same.
+      const context = { ...app.context, answered: (status: number) => status === 401 && session.credentialRejected() };
+      return createServer({ tools: app.tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context });
     },
     // The confirmation page lives on this listener in hosted mode; no bearer (a browser has none).
     extraRoutes: (req, res) => app.gate.confirmRoutes(req, res),

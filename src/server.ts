@@ -5,6 +5,8 @@ import type { ToolRecord } from "./tools/record.js";
 import type { Caller } from "./tools/caller.js";
 import type { Invoke, Extra } from "./tools/invoke.js";
 import { registerTools } from "./tools/register.js";
+import type { ContextDeps } from "./resources/deps.js";
+import { registerContext } from "./context.js";
 
 export const SERVER_NAME = "geopera-billing-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -16,6 +18,8 @@ export interface ServerDeps {
   callerOf(extra: Extra): Caller;
   /** Heartbeat of a pending tool call to a caller that asked for progress (default 4 s). */
   progressIntervalMs?: number;
+  /** Resources, prompts and completions (src/context.ts): the tools' upstream path and the gate's store. */
+  context?: Omit<ContextDeps, "callerOf">;
 }
 
 export function createServer(deps: ServerDeps): McpServer {
@@ -27,5 +31,6 @@ export function createServer(deps: ServerDeps): McpServer {
     },
   );
   registerTools(server, deps.tools, deps.invoke, deps.callerOf, deps.progressIntervalMs);
+  if (deps.context) registerContext(server, { ...deps.context, callerOf: deps.callerOf });
   return server;
 }

@@ -1,0 +1,95 @@
+// Billing facts a person can attach in a client: the price plans, the balance, an organization's billing
+// status and one approval. Each read is made with the CALLER's credential through the tools' own path at
+// the moment it is asked for — nothing is cached, so no caller ever sees another's answer. A resource
+// whose tool the operator did not expose is not registered.
+import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { ListResourcesResult } from "@modelcontextprotocol/sdk/types.js";
+import type { ContextDeps } from "./deps.js";
+import type { Extra } from "../tools/invoke.js";
+import { operationResource, notFound, variable } from "./read.js";
+import { approvalIds, organizationIds } from "../completions/values.js";
+import { recordByOperation } from "../tools/catalog.js";
+
+export const PLANS_URI = "geopera://billing/plans";
+export const BALANCE_URI = "geopera://billing/balance";
+export const STATUS_TEMPLATE = "geopera://billing/status/{organization_id}";
+export const APPROVAL_TEMPLATE = "geopera://billing/approvals/{approval_id}";
+
+const JSON_TYPE = "application/json";
+/** Ids are bounded as the tools bound them (src/tools/catalog.ts). */
+const MAX_ID = 128;
+const exposed = (deps: ContextDeps, operationId: string) => deps.forward.isExposed(recordByOperation(operationId)!.name);
+
+/** A template's listing: never an error (a failed read lists nothing). */
+const listing = (make: (extra: Extra) => Promise<ListResourcesResult["resources"]>) => async (extra: Extra): Promise<ListResourcesResult> => {
+  try {
+    return { resources: await make(extra) };
+  } catch {
+    return { resources: [] };
+  }
+};
+
+/** What was registered, for completion refs: each template with its variables. */
+export interface Registered {
+  templates: Record<string, string[]>;
+}
+
+export function registerBillingResources(server: McpServer, deps: ContextDeps): Registered {
+  const done: Registered = { templates: {} };
+  if (exposed(deps, "billing.plans.list")) {
+    server.registerResource(
+      "plans",
+      PLANS_URI,
+      { title: "Price plans", description: "All plans with their monthly price, included credits and limits (billing.plans.list).", mimeType: JSON_TYPE },
+      (uri, extra) => operationResource(deps, "plans", uri.href, "billing.plans.list", {}, deps.callerOf(extra), extra.signal),
+    );
+  }
+  if (exposed(deps, "billing.credits.balance")) {
+    server.registerResource(
+      "balance",
+      BALANCE_URI,
+      { title: "Credit balance", description: "The credit balance and organization id of the credential in use, read now (billing.credits.balance).", mimeType: JSON_TYPE },
+      (uri, extra) => operationResource(deps, "balance", uri.href, "billing.credits.balance", {}, deps.callerOf(extra), extra.signal),
+    );
+  }
+  if (exposed(deps, "billing.status.get")) {
+    // Listed: the caller's own organization (the one the balance names).
+    const template = new ResourceTemplate(STATUS_TEMPLATE, {
+      list: listing(async (extra) => {
+        const [id] = exposed(deps, "billing.credits.balance") ? await organizationIds(deps, deps.callerOf(extra), "", extra.signal) : [];
+        return id ? [{ uri: `geopera://billing/status/${encodeURIComponent(id)}`, name: `status of ${id}`, mimeType: JSON_TYPE }] : [];
+      }),
+    });
+    server.registerResource(
+      "billing-status",
+      template,
+      { title: "Billing status", description: "An organization's billing status, plan and usage this period, read now (billing.status.get).", mimeType: JSON_TYPE },
+      (uri, vars, extra) => {
+        const id = variable(vars.organization_id);
+        if (!id || id.length > MAX_ID) throw notFound(uri.href);
+        return operationResource(deps, "billing-status", uri.href, "billing.status.get", { organization_id: id }, deps.callerOf(extra), extra.signal);
+      },
+    );
+    done.templates[STATUS_TEMPLATE] = ["organization_id"];
+  }
+  if (exposed(deps, "billing.approvals.get")) {
+    const template = new ResourceTemplate(APPROVAL_TEMPLATE, {
+      list: listing(async (extra) => {
+        const ids = exposed(deps, "billing.approvals.list") ? await approvalIds(deps, deps.callerOf(extra), "", extra.signal) : [];
+        return ids.map((id) => ({ uri: `geopera://billing/approvals/${encodeURIComponent(id)}`, name: `approval ${id}`, mimeType: JSON_TYPE }));
+      }),
+    });
+    server.registerResource(
+      "approval",
+      template,
+      { title: "Credit-purchase approval", description: "One credit-purchase approval, read now (billing.approvals.get).", mimeType: JSON_TYPE },
+      (uri, vars, extra) => {
+        const id = variable(vars.approval_id);
+        if (!id || id.length > MAX_ID) throw notFound(uri.href);
+        return operationResource(deps, "approval", uri.href, "billing.approvals.get", { approval_id: id }, deps.callerOf(extra), extra.signal);
+      },
+    );
+    done.templates[APPROVAL_TEMPLATE] = ["approval_id"];
+  }
+  return done;
+}
