@@ -18,8 +18,19 @@ describe("README", () => {
     const firstBlock = readme.split("```")[1]!;
     expect(firstBlock).toContain("npm install && npm start");
     expect(firstBlock).toContain("npm test");
-    expect(readFileSync(join(root, ".ci", "run"), "utf8")).toMatch(/^npm test\b/m);
+    // CI runs it once per runtime (`suite "node $v" npm test`): a line, not a comment, that ends with it.
+    expect(readFileSync(join(root, ".ci", "run"), "utf8")).toMatch(/^[^#\n]*\bnpm test$/m);
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
     expect(pkg.scripts.start).toContain("--sandbox");
+  });
+
+  it("names the runtimes CI covers: the engines floor and each Node line .ci/run installs", () => {
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { engines: { node: string } };
+    const floor = /^>=(\d+)$/.exec(pkg.engines.node)![1]!;
+    const extra = /^for major in ([\d ]+); do$/m.exec(readFileSync(join(root, ".ci", "run"), "utf8"))![1]!.split(" ");
+    const all = [floor, ...extra];
+    const listed = `Node ${all.slice(0, -1).join(", ")} and ${all.at(-1)}`;
+    expect(readme).toContain(`CI runs the whole suite on ${listed}`);
+    expect(readme).toContain(`Runtimes CI covers: ${listed}`);
   });
 });
