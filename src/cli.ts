@@ -3,6 +3,7 @@
 import { parseConfig, ConfigError, HELP } from "./config.js";
 import { createLogger } from "./log.js";
 import { auditVerify } from "./auditCommand.js";
+import { fileStateDir } from "./store/index.js";
 import { startApp } from "./app.js";
 import { createServer, SERVER_VERSION } from "./server.js";
 import { callerFor } from "./tools/caller.js";
@@ -24,15 +25,17 @@ async function main(): Promise<number | undefined> {
     }
     throw err;
   }
+  // Asked-for output goes to stdout (`--help | less` works); only diagnostics go to stderr.
   if (config.command === "help") {
-    process.stderr.write(HELP);
+    process.stdout.write(HELP);
     return 0;
   }
   if (config.command === "audit-verify") {
-    return auditVerify(config.auditFile, config.stateDir, (line) => process.stderr.write(line + "\n"), { keys: config.auditKeys, expectHead: config.expectHead });
+    // The same directory the server writes to with the same flags (--sandbox, --state-dir, --store).
+    return auditVerify(config.auditFile, fileStateDir(config), (line) => process.stderr.write(line + "\n"), { keys: config.auditKeys, expectHead: config.expectHead });
   }
   if (config.command === "version") {
-    process.stderr.write(`${SERVER_VERSION}\n`);
+    process.stdout.write(`${SERVER_VERSION}\n`);
     return 0;
   }
   const log = createLogger(config.logLevel, undefined, [], { deferred: true }).withSecrets([...(config.apiKey ? [config.apiKey] : []), ...config.auditKeys]);
