@@ -121,10 +121,12 @@ describe("audit verify finds the audit the server wrote, with the server's flags
     });
   });
 
-  it("without --sandbox it looks in the state directory itself, and says there is nothing there (exit 2)", async () => {
+  it("without --sandbox it looks in the state directory itself: nothing there (exit 2), and it points to the sandbox's audit", async () => {
     const r = await cli(["audit", "verify", "--state-dir", dir]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`audit verify: no audit file at ${join(dir, "audit.jsonl")}\n`);
+    expect(r.stderr).toBe(`audit verify: no audit file at ${join(dir, "audit.jsonl")}; the sandbox's audit is at ${join(dir, "sandbox", "audit.jsonl")} (add --sandbox, as the server ran)\n`);
+    const empty = tempDir();
+    expect(await cli(["audit", "verify", "--state-dir", empty])).toEqual({ code: 2, stdout: "", stderr: `audit verify: no audit file at ${join(empty, "audit.jsonl")}\n` });
   });
 });
 
