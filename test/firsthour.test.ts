@@ -162,7 +162,7 @@ describe("what the gate did not send, and upstream refusals, in the per-call log
     }
   });
 
-  it("an upstream 401 or 403 logs at warn; a 404 stays info", async () => {
+  it("an upstream 401 or 403 logs at warn, also on a spend's preview read; a 404 stays info", async () => {
     const h = await startStdio({ apiUrl: api.url });
     try {
       for (const status of [401, 403, 404]) {
@@ -170,12 +170,19 @@ describe("what the gate did not send, and upstream refusals, in the per-call log
         const r = await h.client.callTool({ name: "billing_credits_balance", arguments: {} });
         expect(r.isError).toBe(true);
       }
+      // A spend whose preview read (the balance) is refused: not sent, refused, at warn with the read's status.
+      api.inject("billing.credits.balance", { kind: "status", status: 401, body: JSON.stringify({ error: { code: "unauthorized", message: "revoked" } }), contentType: "application/json" });
+      const mark = api.requests.length;
+      const topup = await h.client.callTool({ name: "billing_topup", arguments: { credits: 4 } });
+      expect(textOf(topup)).toMatch(/could not be shown to a person because billing_credits_balance failed.*Nothing was charged\./s);
+      expect(chargesAfter(api, mark)).toEqual([]);
       await new Promise((r) => setTimeout(r, 100));
       const calls = logLines(h.stderr()).filter((l) => l.msg === "tool call");
-      expect(calls.map((l) => [l.upstream_status, l.level, l.outcome])).toEqual([
-        [401, "warn", "error"],
-        [403, "warn", "error"],
-        [404, "info", "error"],
+      expect(calls.map((l) => [l.tool, l.upstream_status, l.level, l.outcome, l.reason])).toEqual([
+        ["billing_credits_balance", 401, "warn", "error", undefined],
+        ["billing_credits_balance", 403, "warn", "error", undefined],
+        ["billing_credits_balance", 404, "info", "error", undefined],
+        ["billing_topup", 401, "warn", "refused", "preview_failed"],
       ]);
     } finally {
       await h.close();

@@ -17,7 +17,7 @@ import type { CallEnv, InvokeDeps, SpendGate } from "../tools/invoke.js";
 import { forward } from "../tools/invoke.js";
 import type { ToolRecord } from "../tools/record.js";
 import { recordByOperation } from "../tools/catalog.js";
-import { shapeAnswer, toolError, MalformedAnswer } from "../tools/results.js";
+import { shapeAnswer, toolError, MalformedAnswer, META_STATUS } from "../tools/results.js";
 import { notSent, capReason, refusalSentence, type GateOutcome } from "./outcome.js";
 import { acceptedUnreadable, isSuccessStatus, FILE_TOO_LARGE } from "../tools/accepted.js";
 import { sendWithRetry, SPEND_RETRY_STATUS } from "../upstream/retry.js";
@@ -198,7 +198,10 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     const obj = previewObject(result);
     if (!obj) {
       const why = result.content.map((c) => (c.type === "text" ? c.text : "")).join(" ");
-      return notSent(`${record.name} was not sent: the charge could not be shown to a person because ${previewRecord.name} failed. ${why} ${NOTHING_CHARGED}`, "refused", "preview_failed");
+      // The read's HTTP status goes along: a 401/403 there (a revoked or under-privileged credential) is
+      // logged at warn, and in hosted mode a 401 gives the session back, as on any other call.
+      const status = result._meta?.[META_STATUS];
+      return notSent(`${record.name} was not sent: the charge could not be shown to a person because ${previewRecord.name} failed. ${why} ${NOTHING_CHARGED}`, "refused", "preview_failed", typeof status === "number" ? { [META_STATUS]: status } : {});
     }
     return { ...spendFacts(record, args, obj, [env.caller.credential]), preview: obj };
   }

@@ -8,8 +8,8 @@ import { toolError, META_GATE_OUTCOME, META_GATE_REASON } from "../tools/results
 export type GateOutcome = "declined" | "cancelled" | "expired" | "refused" | "pending" | "busy";
 
 /** An error result for a spend the gate did not send, tagged with why. */
-export function notSent(text: string, outcome: GateOutcome, reason: string): CallToolResult {
-  return toolError(text, { [META_GATE_OUTCOME]: outcome, [META_GATE_REASON]: reason });
+export function notSent(text: string, outcome: GateOutcome, reason: string, meta: Record<string, unknown> = {}): CallToolResult {
+  return toolError(text, { ...meta, [META_GATE_OUTCOME]: outcome, [META_GATE_REASON]: reason });
 }
 
 /** The short code of a cap refusal (the refusal text itself names credits, which come from the arguments). */
