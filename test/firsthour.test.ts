@@ -8,10 +8,12 @@ import fc from "fast-check";
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { startStdio, textOf, tempDir, CLI } from "./helpers/stdio.js";
 import { startHttpServer, type HttpServerProcess } from "./helpers/http.js";
 import { chargesAfter } from "./helpers/spends.js";
+import { skipped } from "./helpers/skip.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 
@@ -243,17 +245,20 @@ async function rawGet(port: number, host: string): Promise<string> {
   });
 }
 
+// `script` (util-linux) gives the server a terminal on stdin, as a person typing `npm start` does.
+const SCRIPT = ["/usr/bin/script", "/bin/script"].find((p) => existsSync(p));
 describe("npm start by hand", () => {
-  // `script` gives the server a terminal on stdin, as a person typing `npm start` does.
-  it.skipIf(process.platform !== "linux")("in a terminal, says on stderr that it waits for an MCP client and how to stop it; a piped client sees no such line", async () => {
+  it.skipIf(!SCRIPT)(skipped("in a terminal, says on stderr that it waits for an MCP client and how to stop it; a piped client sees no such line", !SCRIPT, "no `script` (util-linux) to give the server a terminal"), async () => {
     const dir = tempDir();
     const cmd = `${process.execPath} ${CLI} --sandbox --state-dir ${dir} 2>${join(dir, "err.log")}`;
-    const child = spawn("script", ["-qfec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "" } });
-    const { readFileSync, existsSync } = await import("node:fs");
+    const child = spawn(SCRIPT!, ["-qfec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "" } });
+    const { readFileSync } = await import("node:fs");
     const errLog = () => (existsSync(join(dir, "err.log")) ? readFileSync(join(dir, "err.log"), "utf8") : "");
     const deadline = Date.now() + 15_000;
     while (!/waiting for an MCP client/.test(errLog()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    child.kill("SIGTERM");
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM"); // script closes the terminal; the server gets SIGHUP and exits
+    await exited;
     const line = logLines(errLog()).find((l) => /waiting for an MCP client/.test(String(l.msg)));
     expect(line?.msg, errLog()).toMatch(/waiting for an MCP client on stdio.*Ctrl\+C to stop/);
     // Over a pipe (every real client), nothing of it.
