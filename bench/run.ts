@@ -6,7 +6,8 @@
 // Upstream: the embedded sandbox API (src/sandbox) in a child process (bench/upstream.ts), seeded with a
 // 1,000,000-row ledger; the same process for all four. Prints a markdown table, then pass/fail per goal.
 //
-//   npm run bench [-- --quick] [-- --calls 2000 --seconds 5 --sessions 1,16,64 --cold-runs 10 --no-peer-ledger]
+//   npm run bench [-- --quick] [-- --calls 2000 --seconds 5 --sessions 1,16,64 --cold-runs 10 --no-peer-ledger] [-- --report-only]
+// Exit 1 when a goal fails (bench/lib/goals.ts), unless --report-only. Progress goes to stderr, the report to stdout.
 import { parseArgs } from "node:util";
 import { cpus, availableParallelism, loadavg } from "node:os";
 import { readFileSync } from "node:fs";
@@ -15,6 +16,7 @@ import { RawStdio, ok } from "./lib/rawstdio.js";
 import { killAll } from "./lib/children.js";
 import { emptyResult, floorCaller, floorLedger, floorTarget, merge, rawMcpTarget, runFor, sdkMcpTarget, type LoadResult, type LoadTarget } from "./lib/load.js";
 import { fmt, fmtRatio, median, percentile, ratio } from "./lib/stats.js";
+import { verdict, type Goal } from "./lib/goals.js";
 import {
   BALANCE_TOOL,
   CONTENDERS,
@@ -46,6 +48,7 @@ const { values: opt } = parseArgs({
     "ledger-rows": { type: "string" },
     "no-peer-ledger": { type: "boolean", default: false },
     "http-client": { type: "string", default: "raw" },
+    "report-only": { type: "boolean", default: false },
   },
 });
 const quick = opt.quick!;
@@ -154,7 +157,10 @@ async function stdioLatency(apiUrl: string): Promise<void> {
     const lat: Record<Who, number[]> = { floor: [], baseline: [], peer: [], ours: [] };
     const errors: Record<Who, number> = { floor: 0, baseline: 0, peer: 0, ours: 0 };
     const cpu: Record<Contender, number> = { baseline: 0, peer: 0, ours: 0 };
+    const blocks = Math.ceil(CFG.calls / BLOCK);
+    const step = Math.max(1, Math.round(blocks / 4));
     for (let b = 0; b * BLOCK < CFG.calls; b++) {
+      if (b > 0 && b % step === 0) progress(`  stdio latency: ${b * BLOCK}/${CFG.calls} calls each`);
       const n = Math.min(BLOCK, CFG.calls - b * BLOCK);
       for (const who of rotation(ALL, b)) {
         const pid = who === "floor" ? undefined : rpcs[who]!.pid;
@@ -197,6 +203,7 @@ async function httpLevel(n: number, apiUrl: string, http: Partial<Record<Contend
     const total: Record<Who, LoadResult> = { floor: emptyResult(n), baseline: emptyResult(n), peer: emptyResult(n), ours: emptyResult(n) };
     const cpu: Record<Contender, number> = { baseline: 0, peer: 0, ours: 0 };
     for (let s = 0; s < SLICES; s++) {
+      progress(`  HTTP ${n} session${n === 1 ? "" : "s"}: slice ${s + 1}/${SLICES}`);
       for (const who of rotation(ALL, s)) {
         const pid = who === "floor" ? undefined : http[who]!.pid;
         const cpu0 = pid === undefined ? 0 : cpuNs(pid);
@@ -276,7 +283,7 @@ async function ledgerPass(who: Contender, apiUrl: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 const loadAtStart = loadavg()[0]!;
 
-async function main(): Promise<void> {
+async function main(): Promise<0 | 1> {
   const startedAt = performance.now();
   checkOpenApi();
   progress(`upstream: sandbox API with a ${CFG.ledgerRows.toLocaleString("en-US")}-row ledger in a child process`);
@@ -292,6 +299,7 @@ async function main(): Promise<void> {
     progress(`cold start: 1 + ${CFG.coldRuns} spawns each`);
     const cold: Record<Contender, number[]> = { baseline: [], peer: [], ours: [] };
     for (let run = 0; run <= CFG.coldRuns; run++) {
+      if (run > 0 && run % Math.max(1, Math.round(CFG.coldRuns / 3)) === 0) progress(`  cold start: ${run}/${CFG.coldRuns}`);
       for (const who of CONTENDERS) {
         const c = await coldStart(who, up.url);
         fig[who].listBytes = c.bytes;
@@ -325,18 +333,22 @@ async function main(): Promise<void> {
     const fl = await floorLedger(up.url);
     fig.floor.ledgerSeconds = fl.seconds;
     fig.floor.ledgerNote = `${fmt(fl.bytes / 1e6, 0)} MB of NDJSON`;
+    progress(`  the ${CFG.ledgerRows.toLocaleString("en-US")}-row ledger through ours`);
     await ledgerPass("ours", up.url);
-    if (CFG.peerLedger) await ledgerPass("peer", up.url);
+    if (CFG.peerLedger) {
+      progress(`  the ${CFG.ledgerRows.toLocaleString("en-US")}-row ledger through the peer (it buffers the whole answer: the slowest step)`);
+      await ledgerPass("peer", up.url);
+    }
   } finally {
     for (const r of running) await r.stop().catch(() => {});
     await up.close().catch(() => {});
     cleanStateDirs();
   }
-  report((performance.now() - startedAt) / 1000);
+  return report((performance.now() - startedAt) / 1000);
 }
 
 // ---------------------------------------------------------------------------------------------------------
-function report(totalSeconds: number): void {
+function report(totalSeconds: number): 0 | 1 {
   const f = fig;
   const row = (label: string, vals: (string | undefined)[]) => `| ${label} | ${vals.map((v) => v ?? "–").join(" | ")} |`;
   const lines: string[] = [];
@@ -365,7 +377,6 @@ function report(totalSeconds: number): void {
   lines.push(row(`time to pass the ${rowsLabel}-row ledger (s)`, [fmt(f.floor.ledgerSeconds, 2), undefined, f.peer.ledgerSeconds === undefined && f.peer.ledgerNote ? "failed (see notes)" : fmt(f.peer.ledgerSeconds, 2), fmt(f.ours.ledgerSeconds, 2), undefined, fmtRatio(ratio(f.ours.ledgerSeconds, f.peer.ledgerSeconds)), fmtRatio(ratio(f.ours.ledgerSeconds, f.floor.ledgerSeconds)) + " of floor"]));
 
   // Goals.
-  type Goal = { goal: string; measured: string; pass: boolean | undefined };
   const goals: Goal[] = [];
   const g = (goal: string, measured: string, pass: boolean | undefined) => goals.push({ goal, measured, pass });
   const r50 = ratio(f.ours.p50, f.baseline.p50);
@@ -420,10 +431,13 @@ function report(totalSeconds: number): void {
   out.push(`  ${errs.length ? errs.join("; ") : "none"}.`);
   out.push(`- Whole run: ${fmt(totalSeconds, 0)} s. 1-minute load average ${fmt(loadAtStart, 2)} at start, ${fmt(loadavg()[0], 2)} at end (the bench itself keeps about 2 busy); anything else running on the machine shifts absolute figures more than ratios.`);
   process.stdout.write(out.join("\n") + "\n");
+  const v = verdict(goals, opt["report-only"]!);
+  progress(v.line.replace(/^bench: /, ""));
+  return v.code;
 }
 
 main().then(
-  () => process.exit(0),
+  (code) => process.exit(code),
   (err: Error) => {
     process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
     killAll();

@@ -45,7 +45,10 @@ export async function auditVerify(target: string | undefined, stateDir: string, 
     where = target === undefined ? join(stateDir, "audit.jsonl") : isFileUrl(target) ? join(fileStoreDir(target), "audit.jsonl") : target;
     // A missing audit file is something to check when its journal records spends (the file was removed).
     if (!existsSync(where) && !existsSync(join(dirname(where), "journal.jsonl"))) {
-      out(`audit verify: no audit file at ${where}`);
+      // The usual slip: the server ran with --sandbox (state in sandbox/), verify without it.
+      const sandboxed = target === undefined ? join(stateDir, "sandbox", "audit.jsonl") : undefined;
+      const hint = sandboxed && existsSync(sandboxed) ? `; the sandbox's audit is at ${sandboxed} (add --sandbox, as the server ran)` : "";
+      out(`audit verify: no audit file at ${where}${hint}`);
       return 2;
     }
     if (!existsSync(where)) out(`audit verify: no audit file at ${where}; checking it as empty against the journal beside it`);

@@ -3,10 +3,12 @@
 import { parseConfig, ConfigError, HELP } from "./config.js";
 import { createLogger } from "./log.js";
 import { auditVerify } from "./auditCommand.js";
+import { fileStateDir } from "./store/index.js";
 import { startApp } from "./app.js";
 import { createServer, SERVER_VERSION } from "./server.js";
 import { callerFor } from "./tools/caller.js";
 import { serveStdio } from "./transport/stdio.js";
+import { isLoopbackHost } from "./transport/origin.js";
 import type { Config } from "./config.js";
 import type { App } from "./app.js";
 import type { Logger } from "./log.js";
@@ -24,15 +26,17 @@ async function main(): Promise<number | undefined> {
     }
     throw err;
   }
+  // Asked-for output goes to stdout (`--help | less` works); only diagnostics go to stderr.
   if (config.command === "help") {
-    process.stderr.write(HELP);
+    process.stdout.write(HELP);
     return 0;
   }
   if (config.command === "audit-verify") {
-    return auditVerify(config.auditFile, config.stateDir, (line) => process.stderr.write(line + "\n"), { keys: config.auditKeys, expectHead: config.expectHead });
+    // The same directory the server writes to with the same flags (--sandbox, --state-dir, --store).
+    return auditVerify(config.auditFile, fileStateDir(config), (line) => process.stderr.write(line + "\n"), { keys: config.auditKeys, expectHead: config.expectHead });
   }
   if (config.command === "version") {
-    process.stderr.write(`${SERVER_VERSION}\n`);
+    process.stdout.write(`${SERVER_VERSION}\n`);
     return 0;
   }
   const log = createLogger(config.logLevel, undefined, [], { deferred: true }).withSecrets([...(config.apiKey ? [config.apiKey] : []), ...config.auditKeys]);
@@ -48,6 +52,9 @@ async function main(): Promise<number | undefined> {
   const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context: app.context });
   await serveStdio(server, () => shutdown(0), { maxRequestBytes: config.maxRequestBytes, log });
   log.info("serving over stdio", { tools: app.tools.length, api: new URL(app.apiUrl).origin });
+  // Started by hand (`npm start` in a terminal) rather than by a client, which pipes stdin: say what it
+  // is waiting for, or the silence looks like a hang. Stderr, one line.
+  if (process.stdin.isTTY) log.info("waiting for an MCP client on stdio (this is a server for an MCP client, not an interactive program); press Ctrl+C to stop");
   return undefined;
 }
 
@@ -56,6 +63,13 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
   // Loaded only in HTTP mode: stdio never needs the HTTP and SSE transports (they cost cold start).
   const { serveHttp } = await import("./transport/http.js");
   const http = await serveHttp({
+    about: {
+      name: "geopera-billing-mcp",
+      version: SERVER_VERSION,
+      endpoints: { streamable_http: "/mcp", sse: "/sse" },
+      auth: "Authorization: Bearer <gpra_ API key or gpst_ session token>",
+      docs: "Point an MCP client at /mcp (or /sse for older clients); see the README's hosted section.",
+    },
     host: config.host,
     port: config.port,
     allowedOrigins: config.allowedOrigins,
@@ -101,7 +115,14 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
     })());
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
-  log.info("listening", { url: http.url, tools: app.tools.length, api: new URL(app.apiUrl).origin });
+  const endpointBase = config.publicUrl ?? http.url;
+  log.info("listening", { url: http.url, mcp: `${endpointBase}/mcp`, sse: `${endpointBase}/sse`, tools: app.tools.length, api: new URL(app.apiUrl).origin });
+  if (config.publicUrl && isLoopbackHost(config.host) && !config.trustProxy) {
+    // Behind a reverse proxy on the same machine every client arrives from the proxy's address.
+    log.warn("--public-url with a loopback bind and no --trust-proxy: if a reverse proxy forwards to this server, every client shares the proxy's address, so the per-address session cap becomes one global cap; pass --trust-proxy when the proxy sets X-Forwarded-For", {
+      max_sessions_per_address: config.maxSessionsPerAddress,
+    });
+  }
   return undefined;
 }
 

@@ -102,7 +102,8 @@ export const HELP = `geopera-billing-mcp — MCP server for Geopera's billing AP
 
 Usage:
   geopera-billing-mcp [options]              serve over stdio (default) or HTTP
-  geopera-billing-mcp audit verify [file]    check the audit file's hash chain
+  geopera-billing-mcp audit verify [file]    check the audit file's hash chain; with no file, the
+      audit the server writes with the same flags (--sandbox, --state-dir, --store, GEOPERA_STORE_URL)
   geopera-billing-mcp audit verify --store postgres://…   check the chain in the database
       audit verify also checks that every spend in the journal is in the audit, prints the head
       (<lines>:<sha256 of the last line>) to pin, and with --expect-head <lines>:<sha256> fails unless
@@ -238,6 +239,23 @@ function fractionalSeconds(name: string, raw: string | undefined, fallbackMs: nu
   return ms;
 }
 
+/** At most 60 printable characters of something the user typed, for an error line. */
+const printable = (s: string) => s.replace(/[^\x20-\x7e]/g, "?").slice(0, 60);
+
+/**
+ * One line for a parseArgs failure, naming the option: its own messages are several lines long and speak
+ * of positionals and "-XYZ", which is the parser talking, not this program.
+ */
+function argumentError(err: Error & { code?: string }): string {
+  const name = printable(/'(-[^' <]*)/.exec(err.message)?.[1] ?? "");
+  if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${name}; see --help`;
+  if (/does not take an argument/.test(err.message)) return `${name} takes no value; see --help`;
+  if (/argument missing/.test(err.message)) return `${name} needs a value; see --help`;
+  // "argument is ambiguous": the value starts with "-" and parseArgs will not take it as the value.
+  if (/ambiguous/.test(err.message)) return `${name} needs a value (one starting with "-" is written ${name}=-…); see --help`;
+  return `${name ? `${name}: ` : ""}invalid option; see --help`;
+}
+
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Readonly<Config> {
   let parsed;
   try {
@@ -283,7 +301,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       },
     });
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    throw new ConfigError(argumentError(err as Error & { code?: string }));
   }
   const v = parsed.values;
   const pos = parsed.positionals;
@@ -297,7 +315,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
       command = "audit-verify";
       auditFile = pos[2];
     } else {
-      throw new ConfigError(`unknown command "${pos.join(" ")}" (try --help)`);
+      throw new ConfigError(`unknown command "${printable(pos.join(" "))}"; see --help`);
     }
   }
 

@@ -6,12 +6,13 @@ import { existsSync } from "node:fs";
 import { chromium, type Browser } from "playwright-core";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { startStdio, linkOf, textOf, type StdioHarness } from "./helpers/stdio.js";
+import { skipped } from "./helpers/skip.js";
 
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
 // On a developer machine without Chromium this file is skipped; CI installs Chromium and must run it.
 const run = CHROMIUM || process.env.CI ? describe : describe.skip;
 
-run("confirmation page in Chromium", () => {
+run(skipped("confirmation page in Chromium", run === describe.skip, "no Chromium at /usr/bin/chromium or /usr/bin/chromium-browser (CI installs it: apt-get install chromium)"), () => {
   let api: SandboxApi;
   let h: StdioHarness;
   let browser: Browser;

@@ -21,6 +21,7 @@ import { startHttpServer, connectStreamable, type HttpServerProcess } from "./he
 import { startStdio, textOf, linkOf, decideOnPage, tempDir, type StdioHarness } from "./helpers/stdio.js";
 import { startPostgres, type PgCluster } from "./helpers/postgres.js";
 import { spendsAfter, chargesAfter } from "./helpers/spends.js";
+import { skipped, NO_POSTGRES } from "./helpers/skip.js";
 
 const PG = process.env.GEOPERA_TEST_STORE === "postgres";
 const describe = (title: string, fn: () => void) => describeBlock(`${title} [${PG ? "postgres" : "file"} store]`, fn);
@@ -378,7 +379,7 @@ describe("the store's cap check counts the organization and the caller, atomical
     );
   }, 60_000);
 
-  it.skipIf(!PG)("a database of the version before keeps its journal on upgrade: its rows count for their caller, not for an organization", async () => {
+  it.skipIf(!PG)(skipped("a database of the version before keeps its journal on upgrade: its rows count for their caller, not for an organization", !PG, NO_POSTGRES), async () => {
     const url = await pg!.createDatabase();
     const before = await PostgresStore.open({ url, confirmTtlMs: 60_000, log });
     await before.reserveSpend({ key: randomUUID(), digest: randomUUID(), tool: "billing_topup", operationId: "billing.topup", body: "{}", credits: 600, caller: "fp_old" }, {});

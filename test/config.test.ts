@@ -117,4 +117,17 @@ describe("parseConfig: existing options", () => {
     expect(errorOf(["--max-session", "3"])).toContain("--max-session");
     expect(errorOf(["--transport", "websocket"])).toContain("--transport");
   });
+
+  // The parser's own messages run over several lines and talk about positionals; ours are one line each.
+  it.each([
+    [["--max-session", "3"], "unknown option --max-session; see --help"],
+    [["--nope=gpra_not_echoed_123456"], "unknown option --nope; see --help"],
+    [["-x"], "unknown option -x; see --help"],
+    [["--port"], "--port needs a value; see --help"],
+    [["--sandbox=1"], "--sandbox takes no value; see --help"],
+    [["--max-rows", "-3"], `--max-rows needs a value (one starting with "-" is written --max-rows=-…); see --help`],
+    [["audit", "check"], `unknown command "audit check"; see --help`],
+  ])("%j is one line: %s", (argv, message) => {
+    expect(errorOf(argv)).toBe(message);
+  });
 });

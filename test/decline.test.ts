@@ -77,7 +77,7 @@ describe.each(["decline", "cancel"] as const)(`a URL elicitation answered "%s" (
       const charges = api.charges().length;
       const r = await h.client.callTool({ name: "billing_topup", arguments: { credits: 23 } });
       expect(r.isError).toBe(true);
-      expect(textOf(r)).toMatch(new RegExp(`not confirmed \\(${action === "decline" ? "declined" : "cancelled"}\\)`));
+      expect(textOf(r)).toMatch(action === "decline" ? /The person declined; nothing was charged\./ : /The person cancelled the confirmation; nothing was charged\./);
       expect(seen).toHaveLength(1);
       await expectClosed(seen[0]!);
 

@@ -24,6 +24,7 @@ import { startSandboxApi, type RecordedRequest, type SandboxApi } from "../src/s
 import { startPostgres, type PgCluster } from "./helpers/postgres.js";
 import { textOf } from "./helpers/stdio.js";
 import { GateWorld, callIdentity, releaseViolations, type Answer, type Caller, type CallerSpec } from "./helpers/gateWorld.js";
+import { skipped, NO_POSTGRES } from "./helpers/skip.js";
 
 const PG = process.env.GEOPERA_TEST_STORE === "postgres";
 const RUNS = Number(process.env.GEOPERA_MODEL_RUNS ?? 10);
@@ -649,7 +650,7 @@ describe("the spend gate as a model [file store]", () => {
   }, 30_000);
 });
 
-describe.skipIf(!PG)("the spend gate as a model [postgres store, two replicas of one credential]", () => {
+describe.skipIf(!PG)(skipped("the spend gate as a model [postgres store, two replicas of one credential]", !PG, NO_POSTGRES), () => {
   let api: SandboxApi;
   let pg: PgCluster;
   let world: GateWorld;

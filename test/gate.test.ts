@@ -115,24 +115,33 @@ describe("form elicitation (Claude Code, Cursor, VS Code)", () => {
     expect(textOf(r)).toContain(`Charged once (Idempotency-Key ${sent[0]!.idempotencyKey})`);
   });
 
-  const refusals: Array<[string, () => Promise<ElicitResult> | ElicitResult]> = [
-    ["accept with confirm=false", () => ({ action: "accept", content: { confirm: false } })],
-    ["decline", () => ({ action: "decline" })],
-    ["cancel", () => ({ action: "cancel" })],
-    ["an answer that is not a clear yes", () => ({ action: "accept", content: { confirm: "yes" } as never })],
-    ["accept without content", () => ({ action: "accept" })],
-    ["a client that throws", () => Promise.reject(new Error("UI crashed"))],
-    ["a slow person (answer after the wait)", () => new Promise((r) => setTimeout(() => r(yes()), 1500))],
+  // Each refusal: the sentence the agent reads, and the outcome and reason on the per-call log line.
+  const CLIENT_FAILED = /^billing_topup was not sent\. The client could not show the confirmation; nothing was charged\. /;
+  const NOT_TICKED = /^billing_topup was not sent\. The person did not confirm the charge \(the form came back without its box ticked\); nothing was charged\. /;
+  const refusals: Array<[string, () => Promise<ElicitResult> | ElicitResult, RegExp, string, string]> = [
+    ["accept with confirm=false", () => ({ action: "accept", content: { confirm: false } }), NOT_TICKED, "declined", "no"],
+    ["decline", () => ({ action: "decline" }), /^billing_topup was not sent\. The person declined; nothing was charged\. /, "declined", "declined"],
+    ["cancel", () => ({ action: "cancel" }), /^billing_topup was not sent\. The person cancelled the confirmation; nothing was charged\. /, "cancelled", "cancelled"],
+    // Never reaches the server as an answer: the SDK's client refuses content off the form's schema.
+    ["an answer that is not a clear yes", () => ({ action: "accept", content: { confirm: "yes" } as never }), CLIENT_FAILED, "refused", "client_failed"],
+    ["accept without content", () => ({ action: "accept" }), NOT_TICKED, "declined", "no"],
+    ["a client that throws", () => Promise.reject(new Error("UI crashed")), CLIENT_FAILED, "refused", "client_failed"],
+    ["a slow person (answer after the wait)", () => new Promise((r) => setTimeout(() => r(yes()), 1500)), /^billing_topup was not sent\. Nobody answered the confirmation within 1 s; nothing was charged\. /, "expired", "timeout"],
   ];
-  for (const [name, answer] of refusals) {
-    it(`${name} forwards nothing`, async () => {
+  for (const [name, answer, sentence, outcome, reason] of refusals) {
+    it(`${name} forwards nothing, says so in a sentence and logs outcome ${outcome}`, async () => {
       reply = answer;
       const mark = api.requests.length;
+      const logged = c.stderr().length;
       const r = await c.client.callTool({ name: "billing_topup", arguments: { credits: 7 } });
       expect(r.isError).toBe(true);
-      expect(textOf(r)).toMatch(/Nothing was charged/);
+      expect(textOf(r)).toMatch(sentence);
+      expect(textOf(r)).not.toMatch(/not confirmed|\((no|failed|timeout|declined|cancelled)\)/);
       await new Promise((res) => setTimeout(res, 50));
       expect(spendsSince(mark)).toEqual([]);
+      const line = c.stderr().slice(logged).split("\n").findLast((l) => l.includes('"msg":"tool call"'));
+      expect(JSON.parse(line!)).toMatchObject({ tool: "billing_topup", outcome, reason, upstream_status: null });
+      expect(line).not.toContain('"credits"');
     });
   }
 

@@ -2,8 +2,10 @@
 // say the same as package.json and the code: name, version, description, entry point, the environment
 // variables the server actually reads, which of them is secret, and the tool list.
 import { describe, it, expect } from "vitest";
-import { readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execFileSync, spawnSync } from "node:child_process";
 import { v0_3 } from "@anthropic-ai/mcpb/schemas";
 import { CATALOG } from "../src/tools/catalog.js";
 
@@ -91,5 +93,57 @@ describe("server.json (MCP registry)", () => {
   // The registry verifies npm ownership through package.json's mcpName (it must equal server.json's name).
   it.skipIf(pkg.mcpName === undefined)("package.json mcpName matches server.json name", () => {
     expect(pkg.mcpName).toBe(server.name);
+  });
+});
+
+// The published package carries its build: prepack builds dist/src afresh, and prepare never needs the dev
+// dependencies when dist/src is already there. Run against a copy of the script in a scratch root (npm
+// pack itself would rebuild dist/ under the other test files' feet).
+describe("the package's build steps", () => {
+  const script = join(root, "scripts", "prepare.mjs");
+  /** Runs scripts/prepare.mjs from a scratch root with no node_modules; `built`: a dist/src/cli.js is there. */
+  function prepareIn(built: boolean, args: string[] = []) {
+    const dir = mkdtempSync(join(tmpdir(), "gbm-prepare-"));
+    mkdirSync(join(dir, "scripts"));
+    copyFileSync(script, join(dir, "scripts", "prepare.mjs"));
+    if (built) {
+      mkdirSync(join(dir, "dist", "src"), { recursive: true });
+      writeFileSync(join(dir, "dist", "src", "cli.js"), "");
+    }
+    const r = spawnSync(process.execPath, [join(dir, "scripts", "prepare.mjs"), ...args], { encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+    return { status: r.status, stderr: r.stderr, stdout: r.stdout, built: existsSync(join(dir, "dist", "src", "cli.js")) };
+  }
+
+  it("package.json: prepack builds afresh, prepare builds when it can; both scripts ship", () => {
+    expect(pkg.scripts.prepack).toBe("node scripts/prepare.mjs --fresh");
+    expect(pkg.scripts.prepare).toBe("node scripts/prepare.mjs");
+    expect(pkg.files).toEqual(expect.arrayContaining(["dist/src", "scripts/prepare.mjs"]));
+  });
+
+  it("npm pack packs dist/src (the built entry point) and no TypeScript source or test", () => {
+    const out = execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+    expect(files).toContain(entry);
+    expect(files).toContain("scripts/prepare.mjs");
+    expect(files.filter((f) => /\.ts$/.test(f) || f.startsWith("test/") || f.startsWith("src/") || f.startsWith("dist/test/"))).toEqual([]);
+  });
+
+  it("prepare without TypeScript but with dist/src built (an installed package) does nothing and succeeds", () => {
+    expect(prepareIn(true)).toEqual({ status: 0, stderr: "", stdout: "", built: true });
+  });
+
+  it("prepare without TypeScript and without a build fails in one line naming the missing steps", () => {
+    const r = prepareIn(false);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      "geopera-billing-mcp: cannot build dist/: TypeScript, a dev dependency, is not installed and dist/src/cli.js is not built. " +
+        "In a clone, run `npm install` (with dev dependencies: not --omit=dev, not NODE_ENV=production), then `npm run build`.\n",
+    );
+  });
+
+  it("prepack without TypeScript fails even with an old build (it never packs a stale one)", () => {
+    const r = prepareIn(true, ["--fresh"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/cannot build dist\/: TypeScript, a dev dependency, is not installed\. In a clone, run `npm install`/);
   });
 });

@@ -11,12 +11,13 @@ import { startPostgres, startReplica, type PgCluster, type Replica } from "./hel
 import { CLI, decideOnPage, textOf } from "./helpers/stdio.js";
 import { until } from "./helpers/http.js";
 import { spendsAfter, chargesAfter } from "./helpers/spends.js";
+import { skipped, NO_POSTGRES } from "./helpers/skip.js";
 
 const PG = process.env.GEOPERA_TEST_STORE === "postgres";
 const key = (name: string) => `gpra_replica_${name}_0123456789`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe.skipIf(!PG)("two replicas on one PostgreSQL", () => {
+describe.skipIf(!PG)(skipped("two replicas on one PostgreSQL", !PG, NO_POSTGRES), () => {
   let api: SandboxApi;
   let pg: PgCluster;
   let db: string;

@@ -23,6 +23,7 @@ import { tempDir } from "./helpers/stdio.js";
 import { PostgresStore } from "../src/store/postgres.js";
 import type { GateStore } from "../src/store/types.js";
 import { createLogger } from "../src/log.js";
+import { skipped } from "./helpers/skip.js";
 
 const RUN = process.env.GEOPERA_TEST_STORE === "postgres" && process.env.GEOPERA_PG_THROUGHPUT === "1";
 const SESSIONS = Number(process.env.GEOPERA_PG_SESSIONS ?? 16);
@@ -91,7 +92,7 @@ async function measure(label: string, replicas: Replica[]): Promise<Result> {
   return { label, spends: done, failed, seconds: Math.round(seconds * 100) / 100, perSecond: Math.round(done / seconds), p50: at(0.5), p95: at(0.95) };
 }
 
-describe.skipIf(!RUN)("confirmed spends per second", () => {
+describe.skipIf(!RUN)(skipped("confirmed spends per second", !RUN, "a measurement, not a check: runs with GEOPERA_TEST_STORE=postgres GEOPERA_PG_THROUGHPUT=1"), () => {
   let pg: PgCluster;
   let sandbox: { url: string; proc: ChildProcess };
   const started: Replica[] = [];

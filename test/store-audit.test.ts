@@ -21,6 +21,7 @@ import { createLogger } from "../src/log.js";
 import { startStdio, textOf, tempDir, CLI, type StdioHarness } from "./helpers/stdio.js";
 import { startPostgres, type PgCluster } from "./helpers/postgres.js";
 import { chargesAfter } from "./helpers/spends.js";
+import { skipped, NO_POSTGRES } from "./helpers/skip.js";
 
 const PG = process.env.GEOPERA_TEST_STORE === "postgres";
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
@@ -252,7 +253,7 @@ describe("audit verify on the file store: completeness, head, keys", () => {
   });
 });
 
-describe.skipIf(!PG)("audit verify on the PostgreSQL store: completeness, head, keys", () => {
+describe.skipIf(!PG)(skipped("audit verify on the PostgreSQL store: completeness, head, keys", !PG, NO_POSTGRES), () => {
   it("deleting the last rows, all rows, or rewriting with recomputed hashes is detected; a key catches the rewrite that keeps every spend", async () => {
     const url = await pg!.createDatabase();
     await spendWith(tempDir(), [41, 42], { store: url });

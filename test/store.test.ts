@@ -17,6 +17,7 @@ import { tempDir } from "./helpers/stdio.js";
 import fc from "fast-check";
 import { redact, redactValue } from "../src/redact.js";
 import { hostile } from "./helpers/hostile.js";
+import { skipped, NO_POSTGRES } from "./helpers/skip.js";
 
 const PG = process.env.GEOPERA_TEST_STORE === "postgres";
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
@@ -273,7 +274,7 @@ describe.each((PG ? [fileKind, pgKind] : [fileKind]).map((k) => [k.name, k] as c
   });
 });
 
-describe.skipIf(!PG)("postgres store: gate_audit_append", () => {
+describe.skipIf(!PG)(skipped("postgres store: gate_audit_append", !PG, NO_POSTGRES), () => {
   it("refuses text that is not a JSON object with fields, before it can enter the chain", async () => {
     const [a] = await pgKind.pair();
     const url = dbOf.get(a)!;
@@ -290,7 +291,7 @@ describe.skipIf(!PG)("postgres store: gate_audit_append", () => {
   });
 });
 
-describe.skipIf(!PG)("postgres store: replicas", () => {
+describe.skipIf(!PG)(skipped("postgres store: replicas", !PG, NO_POSTGRES), () => {
   it("a replica that is gone leaves its unanswered spend in doubt for the others (never in flight forever)", async () => {
     const [a, b] = await pgKind.pair();
     const s = spend();

@@ -19,6 +19,7 @@ import { startRaw, type RawServer, type RpcMessage } from "./helpers/raw.js";
 import { CLI, TEST_KEY } from "./helpers/stdio.js";
 import { hostile, CREDENTIAL, type Hostile } from "./helpers/hostile.js";
 import { startPostgres } from "./helpers/postgres.js";
+import { skipped, NO_POSTGRES } from "./helpers/skip.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1); // multiplier
@@ -315,7 +316,7 @@ describe("text an agent controls never corrupts what is stored or returned", () 
   }, 30_000);
 });
 
-describe.skipIf(!PG)("text an agent controls never corrupts what is stored: the PostgreSQL store", () => {
+describe.skipIf(!PG)(skipped("text an agent controls never corrupts what is stored: the PostgreSQL store", !PG, NO_POSTGRES), () => {
   it(`generated descriptions and reasons through a spawned server on PostgreSQL: every gate_audit row and stored confirmation is JSON, the journal holds the bytes sent, audit verify passes, it restarts (${PG_RUNS} inputs)`, async () => {
     const cluster = await startPostgres();
     try {

@@ -77,7 +77,7 @@ async function exercise(name, how) {
   mark = lastId();
   claude(["-p", `CALL ${tool("billing_topup")} {"credits":25}`, "--allowedTools", tool("billing_topup")]);
   const printSpend = toolResults(mark).join("\n");
-  check(/not confirmed \(cancelled\)\. Nothing was charged/.test(printSpend), `${how}: claude -p, billing_topup → form cancelled, nothing charged`, printSpend.slice(0, 300));
+  check(/The person cancelled the confirmation; nothing was charged/.test(printSpend), `${how}: claude -p, billing_topup → form cancelled, nothing charged`, printSpend.slice(0, 300));
 
   // 4. The terminal UI, as a person uses it.
   markOnboarded();
@@ -123,7 +123,7 @@ async function exercise(name, how) {
     await keys("Down", "Right", "Enter"); // to the buttons, Decline, press it
     await sleep(3_000);
     const no = toolResults(mark).join("\n");
-    check(/not confirmed \(declined\)\. Nothing was charged/.test(no), `${how}: Decline → nothing charged`, no.slice(0, 300));
+    check(/The person declined; nothing was charged/.test(no), `${how}: Decline → nothing charged`, no.slice(0, 300));
   } finally {
     spawnSync("tmux", ["kill-session", "-t", "gbm-cc"]);
   }

@@ -17,7 +17,8 @@ import type { CallEnv, InvokeDeps, SpendGate } from "../tools/invoke.js";
 import { forward } from "../tools/invoke.js";
 import type { ToolRecord } from "../tools/record.js";
 import { recordByOperation } from "../tools/catalog.js";
-import { shapeAnswer, toolError, MalformedAnswer } from "../tools/results.js";
+import { shapeAnswer, toolError, MalformedAnswer, META_STATUS } from "../tools/results.js";
+import { notSent, capReason, refusalSentence, type GateOutcome } from "./outcome.js";
 import { acceptedUnreadable, isSuccessStatus, FILE_TOO_LARGE } from "../tools/accepted.js";
 import { sendWithRetry, SPEND_RETRY_STATUS } from "../upstream/retry.js";
 import { describeNetworkError } from "../upstream/errors.js";
@@ -73,7 +74,8 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
   pageHost = { base: () => loopbackPage.origin(), origin: () => loopbackPage.currentOrigin() };
 
   const minutes = Math.round(config.confirmTtlMs / 60_000) || 1;
-  const busy = (tool: string, key: string) => toolError(`An identical ${tool} call is being sent right now or is still unsettled (key ${key}). Nothing more was sent.`);
+  const busy = (tool: string, key: string) =>
+    notSent(`An identical ${tool} call is being sent right now or is still unsettled (key ${key}). Nothing more was sent.`, "busy", "in_flight");
 
   /** With a daily cap, a spend whose organization is unknown is refused: its budget cannot be counted. */
   const unknownOrganization = (tool: string, why: string) =>
@@ -99,7 +101,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
         if ("id" in org) organization = org.id;
         else if (daily) {
           await audit({ ...base, event: "refused", channel, detail: `cap: organization unknown: ${org.unknown}` });
-          return toolError(`${unknownOrganization(record.name, org.unknown)}. ${NOTHING_CHARGED} Ask the person to confirm again once the balance can be read.`);
+          return notSent(`${unknownOrganization(record.name, org.unknown)}. ${NOTHING_CHARGED} Ask the person to confirm again once the balance can be read.`, "refused", "organization_unknown");
         }
       }
       // The body is the redacted arguments' JSON: what is journaled is what is sent, on every retry.
@@ -108,7 +110,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       if ("busy" in r) return busy(record.name, r.busy.key);
       if ("over" in r) {
         await audit({ ...base, event: "refused", channel, detail: `cap: ${r.over}` });
-        return toolError(`${record.name} refused: ${r.over}. ${NOTHING_CHARGED}`);
+        return notSent(`${record.name} refused: ${r.over}. ${NOTHING_CHARGED}`, "refused", capReason(r.over));
       }
       entry = r.entry;
     }
@@ -196,7 +198,10 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     const obj = previewObject(result);
     if (!obj) {
       const why = result.content.map((c) => (c.type === "text" ? c.text : "")).join(" ");
-      return toolError(`${record.name} was not sent: the charge could not be shown to a person because ${previewRecord.name} failed. ${why} ${NOTHING_CHARGED}`);
+      // The read's HTTP status goes along: a 401/403 there (a revoked or under-privileged credential) is
+      // logged at warn, and in hosted mode a 401 gives the session back, as on any other call.
+      const status = result._meta?.[META_STATUS];
+      return notSent(`${record.name} was not sent: the charge could not be shown to a person because ${previewRecord.name} failed. ${why} ${NOTHING_CHARGED}`, "refused", "preview_failed", typeof status === "number" ? { [META_STATUS]: status } : {});
     }
     return { ...spendFacts(record, args, obj, [env.caller.credential]), preview: obj };
   }
@@ -234,7 +239,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     const org = await chargedOrganization(deps, record, args, caller, { preview: facts.preview, read: daily, signal: env.extra.signal });
     if (daily && "unknown" in org) {
       await audit({ ...base, event: "refused", channel: "none", detail: `cap: organization unknown: ${org.unknown}` });
-      return toolError(`${unknownOrganization(record.name, org.unknown)}. ${NOTHING_CHARGED} No one was asked.`);
+      return notSent(`${unknownOrganization(record.name, org.unknown)}. ${NOTHING_CHARGED} No one was asked.`, "refused", "organization_unknown");
     }
     const organization = "id" in org ? org.id : undefined;
     const orgToday = daily && organization !== undefined ? { id: organization, today: await store.organizationCreditsToday(organization) } : undefined;
@@ -242,7 +247,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     const over = unknownCredits(caps, movesCredits, facts.credits) ?? capViolation(caps, facts.credits, daily ? await store.creditsToday(caller.fingerprint) : 0, orgToday);
     if (over) {
       await audit({ ...base, event: "refused", channel: "none", detail: `cap: ${over}` });
-      return toolError(`${record.name} refused: ${over}. ${NOTHING_CHARGED} No one was asked.`);
+      return notSent(`${record.name} refused: ${over}. ${NOTHING_CHARGED} No one was asked.`, "refused", capReason(over));
     }
     if (open) {
       facts.view = withServerFact(facts.view, ["Earlier attempt", `An identical charge was sent at ${new Date(open.sentAt).toISOString()} and never answered; confirming re-sends that same request (Idempotency-Key ${open.key}), so the API charges it at most once.`]);
@@ -251,9 +256,11 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     const channel = chooseChannel(config.confirmVia, env.server.getClientCapabilities()?.elicitation, hosted);
     if (channel === "none") {
       await audit({ ...base, event: "refused", channel: "none", detail: "no confirmation channel" });
-      return toolError(
+      return notSent(
         `${record.name} needs a person's confirmation, and this client cannot show one (${config.confirmVia === "form" ? "the server requires form elicitation, which this client does not support" : "no elicitation support"}). ${NOTHING_CHARGED} ` +
           `Use billing_approvals_request to draft this purchase for a person to approve in Geopera.`,
+        "refused",
+        "no_channel",
       );
     }
 
@@ -264,7 +271,8 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
         // A person's "no" is final: a page confirmation of this exact call (another session's, on a shared store) is closed too.
         if (answer === "no" || answer === "declined" || answer === "cancelled") await store.closeConfirmation({ digest });
         await audit({ ...base, event: answer === "timeout" ? "expired" : "declined", channel, detail: answer });
-        return toolError(`${record.name} was not confirmed (${answer}). ${NOTHING_CHARGED} Ask the person before trying again.`);
+        const outcome: GateOutcome = answer === "timeout" ? "expired" : answer === "cancelled" ? "cancelled" : answer === "failed" ? "refused" : "declined";
+        return notSent(`${record.name} was not sent. ${refusalSentence(answer, config.confirmWaitMs)} Ask the person before trying again.`, outcome, answer === "failed" ? "client_failed" : answer);
       }
       await audit({ ...base, event: "confirmed", channel });
       return send(record, args, env, digest, facts.credits, channel, open, organization);
@@ -281,21 +289,23 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       if (state === "confirmed") {
         const mine = await store.consumeConfirmation(digest);
         if (mine) return send(record, args, env, digest, facts.credits, "url", open, organization);
-        return toolError(`This confirmation was already used by another call. Nothing was charged by this call.`);
+        return notSent(`This confirmation was already used by another call. Nothing was charged by this call.`, "refused", "already_used");
       }
       if (state === "pending") {
-        return toolError(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`);
+        return notSent(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`, "pending", "awaiting_page");
       }
       // A "no" is final: the page of a declined or cancelled elicitation confirms nothing afterwards.
       if (state === "declined" || state === "cancelled") await store.closeConfirmation({ id: c.id });
       await audit({ ...base, event: state === "expired" ? "expired" : "declined", channel, detail: state });
-      return toolError(`${record.name} was not confirmed (${state}). ${NOTHING_CHARGED}`);
+      return notSent(`${record.name} was not sent. ${refusalSentence(state, config.confirmWaitMs)}`, state === "used" ? "refused" : state, state);
     }
 
-    return toolError(
+    return notSent(
       `Not charged yet: a person must confirm this charge. Show them this link and ask them to open it: ${link}\n` +
         `After they press "Confirm and charge", call ${record.name} again with exactly the same arguments; it then goes through once. ` +
         `The link works once and expires at ${expires} (${minutes} min). ${NOTHING_CHARGED}`,
+      "pending",
+      "awaiting_page",
     );
   }
 
@@ -311,7 +321,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       } catch (err) {
         // Only the store can throw here, and never after a request left (see settle): nothing was sent.
         deps.log.error("gate store failed; nothing was sent", { tool: record.name, error: (err as Error).message });
-        return toolError(`${record.name} was not sent: the server could not record it safely (${(err as Error).message}). ${NOTHING_CHARGED}`);
+        return notSent(`${record.name} was not sent: the server could not record it safely (${(err as Error).message}). ${NOTHING_CHARGED}`, "refused", "store_failed");
       }
     },
     async close() {

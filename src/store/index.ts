@@ -21,6 +21,16 @@ export function fileStoreDir(url: string): string {
   return isAbsolute(path) ? path : resolve(path);
 }
 
+/**
+ * The directory of the file store: --store file:<dir>, else the state directory (its `sandbox/`
+ * subdirectory with --sandbox, so trying the sandbox never mixes with real spends). `audit verify`
+ * uses the same rule, so with the server's flags it checks the audit the server wrote.
+ */
+export function fileStateDir(config: Pick<Config, "store" | "sandbox" | "stateDir">): string {
+  if (config.store && isFileUrl(config.store)) return fileStoreDir(config.store);
+  return config.sandbox ? join(config.stateDir, "sandbox") : config.stateDir;
+}
+
 export async function openStore(config: Readonly<Config>, log: Logger, clock: Clock = systemClock): Promise<GateStore> {
   const url = config.store;
   if (url && isPostgresUrl(url)) {
@@ -32,9 +42,11 @@ export async function openStore(config: Readonly<Config>, log: Logger, clock: Cl
     } catch (err) {
       throw new Error(`cannot open the gate's store at ${describePostgresUrl(url)}: ${(err as Error).message}`);
     }
-    log.info("gate store: postgres", { store: store.where });
+    log.info("gate store: postgres", { store: store.where, audit: "table gate_audit" });
     return store;
   }
-  const dir = url ? fileStoreDir(url) : config.sandbox ? join(config.stateDir, "sandbox") : config.stateDir;
+  const dir = fileStateDir(config);
+  // Said at start so a person knows what `audit verify` (with the same flags) will read.
+  log.info("gate store: files", { state_dir: dir, audit: join(dir, "audit.jsonl") });
   return new FileStore(dir, clock, config.confirmTtlMs, { log, auditKeys: config.auditKeys });
 }

@@ -9,7 +9,7 @@ import type { Caller } from "./caller.js";
 import type { UpstreamClient } from "../upstream/client.js";
 import type { Logger } from "../log.js";
 import { sendWithRetry, READ_RETRY_STATUS, type RetryPolicy, type SendOutcome } from "../upstream/retry.js";
-import { shapeAnswer, toolError, MalformedAnswer, META_STATUS, META_ERROR, META_ATTEMPTS, type ShapeLimits } from "./results.js";
+import { shapeAnswer, toolError, MalformedAnswer, META_STATUS, META_ERROR, META_ATTEMPTS, META_GATE_OUTCOME, META_GATE_REASON, type ShapeLimits } from "./results.js";
 import { describeNetworkError, networkErrorKind } from "../upstream/errors.js";
 import { redact } from "../redact.js";
 import { upstreamArgs } from "./page.js";
@@ -171,6 +171,7 @@ export function createInvoke(deps: InvokeDeps): Invoke {
       result = await forward(deps, record, args, env.caller, env.extra.signal);
     }
     const status = result._meta?.[META_STATUS];
+    const gateOutcome = result._meta?.[META_GATE_OUTCOME];
     const fields = {
       tool: record.name,
       side_effect: record.sideEffect,
@@ -178,12 +179,16 @@ export function createInvoke(deps: InvokeDeps): Invoke {
       // The API's HTTP status of the answer this result came from; null when none arrived (nothing sent,
       // refused by the gate, or a network failure).
       upstream_status: typeof status === "number" ? status : null,
-      outcome: result.isError ? "error" : "ok",
+      // A spend the gate did not send says how it ended (declined, cancelled, expired, refused, pending,
+      // busy) and why, in the gate's own fixed words; anything else is ok or error.
+      outcome: typeof gateOutcome === "string" ? gateOutcome : result.isError ? "error" : "ok",
+      ...(typeof result._meta?.[META_GATE_REASON] === "string" ? { reason: result._meta[META_GATE_REASON] } : {}),
       ...(typeof result._meta?.[META_ERROR] === "string" ? { error: result._meta[META_ERROR] } : {}),
       ...(typeof result._meta?.[META_ATTEMPTS] === "number" ? { attempts: result._meta[META_ATTEMPTS] } : {}),
       caller: env.caller.fingerprint,
     };
-    if (isUpstreamFailure(result)) deps.log.warn("tool call", fields);
+    // 401/403: the credential is revoked, expired or lacks the right; an operator wants to see that.
+    if (isUpstreamFailure(result) || status === 401 || status === 403) deps.log.warn("tool call", fields);
     else deps.log.info("tool call", fields);
     return result;
   };

@@ -31,6 +31,12 @@ export const META_STATUS = "com.geopera/upstream_status";
 export const META_CODE = "com.geopera/upstream_code";
 export const META_ERROR = "com.geopera/error";
 export const META_ATTEMPTS = "com.geopera/attempts";
+/**
+ * Set by the spend gate on a spend it did not send: declined | cancelled | expired | refused | pending |
+ * busy. The per-call log line reads it (and META_GATE_REASON, a short code, never an argument value).
+ */
+export const META_GATE_OUTCOME = "com.geopera/gate_outcome";
+export const META_GATE_REASON = "com.geopera/gate_reason";
 
 const MAX_LINE_BYTES = 1024 * 1024;
 const MAX_ERROR_BODY = 16 * 1024;

@@ -23,6 +23,11 @@ import { remoteAddressOf } from "./remote.js";
 import { CredentialCheck, type VerifyCredential } from "./verify.js";
 
 export interface HttpServeOptions {
+  /**
+   * What `GET /` answers (after the Host and Origin checks): a short JSON pointing a person who opened
+   * the server's address to its endpoints. Omitted: 404, as before.
+   */
+  about?: Readonly<Record<string, unknown>>;
   host: string;
   /** 0 = ephemeral; the bound port is in the returned url. */
   port: number;
@@ -406,6 +411,10 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     if (!policy.originAllowed(req.headers.origin)) return refuse(req, res, 403, RPC.serverError, "Forbidden: Origin not allowed", "origin");
     policy.applyCors(req, res);
 
+    if (path === "/" && opts.about) {
+      if (req.method !== "GET" && req.method !== "HEAD") return sendJson(res, 405, { error: "method not allowed" }, { Allow: "GET, HEAD" });
+      return sendJson(res, 200, opts.about);
+    }
     if (path === "/confirm" || path.startsWith("/confirm/")) {
       if (opts.extraRoutes && (await opts.extraRoutes(req, res))) return;
       return sendJson(res, 404, { error: "not found" });
