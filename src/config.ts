@@ -256,6 +256,14 @@ function argumentError(err: Error & { code?: string }): string {
   return `${name ? `${name}: ` : ""}invalid option; see --help`;
 }
 
+/** A yes/no environment variable: true/1 or false/0/empty (what a bundle's boolean user config expands to). */
+function flagEnv(name: string, raw: string | undefined): boolean {
+  const v = (raw ?? "").trim().toLowerCase();
+  if (v === "true" || v === "1") return true;
+  if (v === "" || v === "false" || v === "0") return false;
+  throw new ConfigError(`${name} must be true or false, not ${JSON.stringify(raw)}`);
+}
+
 export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Readonly<Config> {
   let parsed;
   try {
@@ -327,14 +335,15 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   }
 
   const transport = oneOf<Transport>("--transport", v.transport, ["stdio", "http"], "stdio");
-  const sandbox = Boolean(v.sandbox);
+  // GEOPERA_SANDBOX is how a bundle's user config (Claude Desktop's "try the sandbox" box) asks for --sandbox.
+  const sandbox = Boolean(v.sandbox) || flagEnv("GEOPERA_SANDBOX", env.GEOPERA_SANDBOX);
   const apiUrl = sandbox ? undefined : url("GEOPERA_API_URL", env.GEOPERA_API_URL);
   const apiKey = sandbox ? undefined : env.GEOPERA_API_KEY || undefined;
   if (command === "serve" && !sandbox) {
     // HTTP clients bring their own key, so only the URL is needed there.
     const missing = [!apiUrl && "GEOPERA_API_URL", transport === "stdio" && !apiKey && "GEOPERA_API_KEY"].filter(Boolean);
     if (missing.length) {
-      throw new ConfigError(`${missing.join(" and ")} must be set (or pass --sandbox to try the embedded sandbox API with no key)`);
+      throw new ConfigError(`${missing.join(" and ")} must be set (or pass --sandbox, or set GEOPERA_SANDBOX=true, to try the embedded sandbox API with no key)`);
     }
   }
 

@@ -79,6 +79,15 @@ describe("parseConfig: existing options", () => {
     expect(errorOf([], { GEOPERA_API_KEY: ENV.GEOPERA_API_KEY })).not.toContain("GEOPERA_API_KEY");
   });
 
+  it("GEOPERA_SANDBOX=true|1 is --sandbox (a bundle's user config); false/0/empty is not; anything else names the variable", () => {
+    for (const yes of ["true", "1", "TRUE", " true "]) expect(parse([], { GEOPERA_SANDBOX: yes }).sandbox).toBe(true);
+    for (const no of ["false", "0", ""]) expect(parse([], { ...ENV, GEOPERA_SANDBOX: no }).sandbox).toBe(false);
+    // What Claude Desktop passes for a bundle whose account fields were left empty.
+    expect(parse([], { GEOPERA_API_URL: "", GEOPERA_API_KEY: "", GEOPERA_SANDBOX: "true" })).toMatchObject({ sandbox: true, apiUrl: undefined, apiKey: undefined });
+    expect(errorOf([], { ...ENV, GEOPERA_SANDBOX: "yes please" })).toBe('GEOPERA_SANDBOX must be true or false, not "yes please"');
+    expect(errorOf([], { GEOPERA_SANDBOX: "false" })).toContain("GEOPERA_SANDBOX=true");
+  });
+
   it("--sandbox needs neither variable, and ignores them if set", () => {
     const c = parse(["--sandbox"], {});
     expect([c.sandbox, c.apiUrl, c.apiKey]).toEqual([true, undefined, undefined]);

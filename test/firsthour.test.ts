@@ -268,3 +268,24 @@ describe("npm start by hand", () => {
     expect(piped.stderr()).not.toContain("waiting for an MCP client");
   });
 });
+
+describe("the MCP bundle tried without an account", () => {
+  it("with the manifest's env as Claude Desktop expands it (sandbox ticked, URL and key left empty), the server serves the sandbox", async () => {
+    const manifest = JSON.parse(await import("node:fs").then((fs) => fs.readFileSync(join(import.meta.dirname, "..", "manifest.json"), "utf8"))) as {
+      server: { mcp_config: { env: Record<string, string> } };
+    };
+    const values: Record<string, string> = { api_url: "", api_key: "", sandbox: "true" };
+    const env = Object.fromEntries(Object.entries(manifest.server.mcp_config.env).map(([k, v]) => [k, v.replace(/\$\{user_config\.(\w+)\}/, (_, name: string) => values[name]!)]));
+    const s = await startStdio({ env });
+    try {
+      const balance = await s.client.callTool({ name: "billing_credits_balance", arguments: {} });
+      expect(balance.isError, textOf(balance)).toBeFalsy();
+      expect(balance.structuredContent).toMatchObject({ organization_id: "org_demo" });
+      // A spend still needs a person: a client without elicitation gets the page link, nothing is charged.
+      const spend = await s.client.callTool({ name: "billing_topup", arguments: { credits: 5 } });
+      expect(textOf(spend)).toMatch(/Not charged yet[\s\S]*\/confirm\/[\s\S]*Nothing was charged/);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -43,15 +43,17 @@ describe("manifest.json (MCP Bundle)", () => {
     expect(manifest.server.mcp_config.args).toEqual([`\${__dirname}/${entry}`]);
   });
 
-  it("maps the API URL and the key (sensitive) from user config to the variables the server reads", () => {
+  it("maps the sandbox choice, the API URL and the key (sensitive) from user config to the variables the server reads", () => {
     const env = manifest.server.mcp_config.env as Record<string, string>;
-    expect(env).toEqual({ GEOPERA_API_URL: "${user_config.api_url}", GEOPERA_API_KEY: "${user_config.api_key}" });
+    expect(env).toEqual({ GEOPERA_API_URL: "${user_config.api_url}", GEOPERA_API_KEY: "${user_config.api_key}", GEOPERA_SANDBOX: "${user_config.sandbox}" });
     for (const name of Object.keys(env)) expect(ENV_READ).toContain(name);
     for (const ref of Object.values(env)) expect(manifest.user_config).toHaveProperty(/\$\{user_config\.(\w+)\}/.exec(ref)![1]!);
     expect(manifest.user_config.api_key.sensitive).toBe(true);
     expect(manifest.user_config.api_url.sensitive).toBeUndefined();
-    expect(manifest.user_config.api_key.required).toBe(true);
-    expect(manifest.user_config.api_url.required).toBe(true);
+    // Tried without an account: the sandbox box needs neither field; the server names what is missing otherwise.
+    expect(manifest.user_config.sandbox).toMatchObject({ type: "boolean", default: false });
+    expect(manifest.user_config.api_key.required).toBe(false);
+    expect(manifest.user_config.api_url.required).toBe(false);
   });
 
   it("lists the catalog's tools with their descriptions", () => {
