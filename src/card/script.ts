@@ -15,7 +15,7 @@ export const CARD_SCRIPT = String.raw`"use strict";
 (function () {
   var META_CONFIRMATION = "com.geopera/confirmation";
   var META_KEY = "com.geopera/idempotency_key";
-  var POLL_MS = 1500;
+  var POLL_MS = 1000;
   var REQUEST_TIMEOUT_MS = 60000;
   var nextId = 1;
   var waiting = {};
@@ -108,6 +108,10 @@ export const CARD_SCRIPT = String.raw`"use strict";
       if (isObject(f) && typeof f.label === "string" && typeof f.value === "string") row(table, f.label, f.value);
     }
     if (typeof r.expires_at === "string") row(table, "Confirmation expires", r.expires_at);
+    var open = r.state === "pending" || r.state === "confirmed";
+    $("title").textContent = open ? "A charge is waiting for a person" : r.state === "used" ? "The purchase was completed" : "Nothing will be charged";
+    $("complete-why").hidden = !open;
+    $("link").hidden = !open;
     $("state").textContent = STATE_WORDS[r.state] || "Unknown state.";
     $("state").setAttribute("data-state", String(r.state));
     $("record").hidden = false;
