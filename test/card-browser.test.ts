@@ -43,6 +43,7 @@ run(skipped("confirmation card (MCP Apps) in Chromium", run === describe.skip, "
     mkdirSync(SHOTS, { recursive: true });
   });
   afterAll(async () => {
+    if (browser) console.log(`card screenshots: ${SHOTS}`);
     await browser?.close();
     await h?.close();
     await api?.close();
