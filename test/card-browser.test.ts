@@ -57,7 +57,7 @@ run(skipped("confirmation card (MCP Apps) in Chromium", run === describe.skip, "
   }
 
   /** A host page showing the card for one spend call the agent made; returns the page and the card's frame. */
-  async function hostFor(name: string, args: Record<string, unknown>, theme: "light" | "dark" = "light"): Promise<{ page: Page; card: FrameLocator; result: Awaited<ReturnType<StdioHarness["client"]["callTool"]>>; close(): Promise<void>; errors: string[] }> {
+  async function hostFor(name: string, args: Record<string, unknown>, theme: "light" | "dark" = "light", readsResources = true): Promise<{ page: Page; card: FrameLocator; result: Awaited<ReturnType<StdioHarness["client"]["callTool"]>>; close(): Promise<void>; errors: string[] }> {
     const result = await h.client.callTool({ name, arguments: args });
     // The browser's own scheme is always light: a dark card can only come from the host's theme.
     const page = await browser.newPage({ colorScheme: "light" });
@@ -70,7 +70,7 @@ run(skipped("confirmation card (MCP Apps) in Chromium", run === describe.skip, "
     await page.setContent(`<!doctype html><html><head><meta charset="utf-8"><title>card host</title></head><body style="margin:16px;background:${theme === "dark" ? "#0f1113" : "#f3f4f6"}"></body></html>`);
     await page.addScriptTag({ content: hostScript, type: "module" });
     await page.waitForFunction(() => typeof (window as unknown as { renderApp?: unknown }).renderApp === "function");
-    await page.evaluate((p) => (window as unknown as { renderApp(x: unknown): Promise<void> }).renderApp(p), { html: cardHtml, csp: cardCsp, theme, toolName: name, args, result });
+    await page.evaluate((p) => (window as unknown as { renderApp(x: unknown): Promise<void> }).renderApp(p), { html: cardHtml, csp: cardCsp, theme, toolName: name, args, result, readsResources });
     const card = page.frameLocator("iframe");
     await card.locator("#record:not([hidden])").waitFor({ timeout: 10_000 });
     expect(errors).toEqual([]);
@@ -162,6 +162,32 @@ run(skipped("confirmation card (MCP Apps) in Chromium", run === describe.skip, "
       const id = /\/confirm\/([\w-]+)/.exec(linkOf(result))![1]!;
       const record = JSON.parse((await h.client.readResource({ uri: `geopera://confirmations/${id}` })).contents[0]!.text as string) as { state: string };
       expect(record.state).toBe("pending");
+    } finally {
+      await close();
+    }
+  });
+
+  it("a host that cannot read resources: the card shows the record the result carried; 'Complete' before the page's yes charges nothing, after it once", async () => {
+    const args = { credits: 79, description: "no resources here" };
+    const { page, card, result, close } = await hostFor("billing_topup", args, "light", false);
+    try {
+      await expect.poll(() => card.locator("#summary").textContent()).toContain("Buy 79 credits");
+      expect(await card.locator("#facts").textContent()).toContain("Current balance (credits)");
+      expect((await hostLog(page)).resourceReads).toEqual([]);
+      expect(await card.locator("#complete").isDisabled()).toBe(true);
+      await card.locator("#open").click();
+      await expect.poll(() => card.locator("#complete").isEnabled()).toBe(true);
+      const before = api.charges().length;
+      await card.locator("#complete").click();
+      await expect.poll(() => card.locator("#outcome h2").textContent(), { timeout: 10_000 }).toBe("Not charged");
+      expect(api.charges()).toHaveLength(before);
+      expect((await decideOnPage(linkOf(result), "confirm")).status).toBe(200);
+      await expect.poll(() => card.locator("#complete").isEnabled()).toBe(true);
+      await card.locator("#complete").click();
+      await expect.poll(() => card.locator("#outcome h2").textContent(), { timeout: 10_000 }).toBe("Charged");
+      expect(api.charges()).toHaveLength(before + 1);
+      expect(await card.locator("#complete").isHidden()).toBe(true);
+      expect((await hostLog(page)).toolCalls).toEqual([{ name: "billing_topup", arguments: args }, { name: "billing_topup", arguments: args }]);
     } finally {
       await close();
     }

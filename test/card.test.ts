@@ -66,7 +66,7 @@ describe("the confirmation card (stdio, default --confirm-via auto)", () => {
     const first = await h.client.callTool({ name: "billing_topup", arguments: args });
     expect(first.isError).toBe(true);
     const link = linkOf(first);
-    const meta = first._meta?.[META_CONFIRMATION] as { id: string; resource: string; page: string; expires_at: string };
+    const meta = first._meta?.[META_CONFIRMATION] as { id: string; resource: string; page: string; expires_at: string; record: unknown };
     expect(meta.page).toBe(link);
     expect(link.endsWith(`/confirm/${meta.id}`)).toBe(true);
     expect(meta.resource).toBe(`geopera://confirmations/${meta.id}`);
@@ -75,6 +75,8 @@ describe("the confirmation card (stdio, default --confirm-via auto)", () => {
     const read = async () => JSON.parse((await h.client.readResource({ uri: meta.resource })).contents[0]!.text as string) as Record<string, unknown>;
     const record = await read();
     expect(record).toMatchObject({ id: meta.id, tool: "billing_topup", credits: 321, state: "pending" });
+    // The result carries the same record, for a host that cannot read resources for its view.
+    expect((first._meta?.[META_CONFIRMATION] as { record: unknown }).record).toEqual(record);
     const facts = record.facts as Array<{ label: string; value: string }>;
     expect(facts.find((f) => f.label === "Current balance (credits)")).toBeTruthy();
     expect(facts.find((f) => f.label === "Organization")).toBeTruthy();

@@ -20,6 +20,11 @@ export interface PendingConfirmationMeta {
   resource: string;
   page: string;
   expires_at: string;
+  /**
+   * The server's record as it was when asked (the confirmations resource's value): a host that cannot
+   * read resources for its view still shows the charge from the server, not from the model.
+   */
+  record: Record<string, unknown>;
 }
 
 /** CONFIRMATION_TEMPLATE (src/resources/confirmations.ts) filled in; kept here so the tools import no resource code. */
@@ -27,8 +32,8 @@ export function confirmationUri(id: string): string {
   return `geopera://confirmations/${encodeURIComponent(id)}`;
 }
 
-export function pendingMeta(id: string, page: string, expiresAt: number): Record<string, PendingConfirmationMeta> {
-  return { [META_CONFIRMATION]: { id, resource: confirmationUri(id), page, expires_at: new Date(expiresAt).toISOString() } };
+export function pendingMeta(id: string, page: string, expiresAt: number, record: Record<string, unknown>): Record<string, PendingConfirmationMeta> {
+  return { [META_CONFIRMATION]: { id, resource: confirmationUri(id), page, expires_at: new Date(expiresAt).toISOString(), record } };
 }
 
 /** A spend tool's declaration of its card (only when the card is on: not with --confirm-via form). */

@@ -9,6 +9,8 @@
 //  - "Complete the purchase" is enabled only when the server's record says the person confirmed; it calls
 //    the same tool with the same arguments through the host (tools/call). The server decides; the card
 //    cannot confirm anything and never sees the page's form token.
+//  - A host that does not proxy resources/read (no serverResources capability): the card shows the record
+//    the result carried, and offers "Complete" once the page was opened — the server still decides.
 // Every value is put into the page with textContent: nothing the server, the API or the agent sent is
 // ever parsed as HTML.
 export const CARD_SCRIPT = String.raw`"use strict";
@@ -25,6 +27,8 @@ export const CARD_SCRIPT = String.raw`"use strict";
   var pollTimer = null;
   var busy = false;
   var canOpenLinks = false;
+  var canReadResources = false;
+  var opened = false;
 
   function $(id) { return document.getElementById(id); }
   function el(tag, text, cls) {
@@ -119,7 +123,10 @@ export const CARD_SCRIPT = String.raw`"use strict";
     $("open").disabled = !pending;
     var complete = $("complete");
     complete.hidden = r.state === "declined" || r.state === "expired" || r.state === "used";
-    complete.disabled = busy || r.state !== "confirmed" || !toolArgs;
+    // Where the host reads the record for the card, it follows the server's state. Where it cannot, the
+    // card cannot know the page's answer: "Complete" is offered once the page was opened, and the server
+    // decides (an unconfirmed call charges nothing and says so).
+    complete.disabled = busy || !toolArgs || (canReadResources ? r.state !== "confirmed" : !opened || r.state !== "pending");
     resized();
   }
 
@@ -152,7 +159,9 @@ export const CARD_SCRIPT = String.raw`"use strict";
       $("waiting").hidden = true;
       $("link").textContent = meta.page;
       say("");
-      poll();
+      if (isObject(meta.record)) showRecord(meta.record);
+      if (canReadResources) poll();
+      else if (!isObject(meta.record)) say("This host cannot read the server's record for this card; the page shows the charge.", "");
       return;
     }
     $("waiting").hidden = true;
@@ -192,8 +201,10 @@ export const CARD_SCRIPT = String.raw`"use strict";
     if (!pending) return;
     if (!canOpenLinks) { say("This host cannot open links; open the address below in a browser.", ""); return; }
     request("ui/open-link", { url: pending.page }).then(function (res) {
-      if (res && res.isError) say("The host did not open the page; open the address below in a browser.", "bad");
-      else say("The confirmation page was opened. Confirm or decline there; this card follows the server's record.", "");
+      if (res && res.isError) { say("The host did not open the page; open the address below in a browser.", "bad"); return; }
+      opened = true;
+      if (record) showRecord(record);
+      say(canReadResources ? "The confirmation page was opened. Confirm or decline there; this card follows the server's record." : "The confirmation page was opened. Confirm there, then complete the purchase here.", "");
     }, function (err) { say("The host did not open the page (" + err.message + "); open the address below in a browser.", "bad"); });
   }
 
@@ -205,12 +216,16 @@ export const CARD_SCRIPT = String.raw`"use strict";
     request("tools/call", { name: record.tool, arguments: toolArgs }).then(function (result) {
       busy = false;
       showOutcome(result || {}, "Charged");
-      say(result && !result.isError ? "Done: charged once." : "Nothing was charged by this call.", result && !result.isError ? "good" : "bad");
-      poll();
+      var ok = result && !result.isError;
+      say(ok ? "Done: charged once." : "Nothing was charged by this call.", ok ? "good" : "bad");
+      if (canReadResources) poll();
+      else if (ok && record) { record.state = "used"; showRecord(record); }
+      else if (record) showRecord(record);
     }, function (err) {
       busy = false;
       say("The call did not complete (" + err.message + "). Check the balance before trying again.", "bad");
-      poll();
+      if (canReadResources) poll();
+      else if (record) showRecord(record);
     });
   }
 
@@ -248,7 +263,9 @@ export const CARD_SCRIPT = String.raw`"use strict";
     appCapabilities: {},
     protocolVersion: "2026-01-26"
   }).then(function (res) {
-    canOpenLinks = !!(res && isObject(res.hostCapabilities) && res.hostCapabilities.openLinks);
+    var caps = res && isObject(res.hostCapabilities) ? res.hostCapabilities : {};
+    canOpenLinks = !!caps.openLinks;
+    canReadResources = !!caps.serverResources;
     applyContext(res && res.hostContext);
     notify("ui/notifications/initialized", {});
   }, function (err) { say("The host did not start this card: " + err.message, "bad"); });

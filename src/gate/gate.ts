@@ -34,6 +34,7 @@ import { createConfirmRoutes } from "./pageRoutes.js";
 import { createPageServer } from "./pageServer.js";
 import { systemClock, type Clock } from "./clock.js";
 import { pendingMeta, META_IDEMPOTENCY_KEY } from "../card/meta.js";
+import { confirmationView } from "../resources/confirmations.js";
 
 export interface PageHost {
   /** Base URL the person opens, e.g. http://127.0.0.1:43121 or the hosted --public-url. */
@@ -294,7 +295,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
         return notSent(`This confirmation was already used by another call. Nothing was charged by this call.`, "refused", "already_used");
       }
       if (state === "pending") {
-        return notSent(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`, "pending", "awaiting_page", pendingMeta(c.id, link, c.expiresAt));
+        return notSent(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`, "pending", "awaiting_page", pendingMeta(c.id, link, c.expiresAt, confirmationView(c)));
       }
       // A "no" is final: the page of a declined or cancelled elicitation confirms nothing afterwards.
       if (state === "declined" || state === "cancelled") await store.closeConfirmation({ id: c.id });
@@ -309,7 +310,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       "pending",
       "awaiting_page",
       // For the confirmation card (MCP Apps): which confirmation this is, so it can read the server's record.
-      pendingMeta(c.id, link, c.expiresAt),
+      pendingMeta(c.id, link, c.expiresAt, confirmationView(c)),
     );
   }
 

@@ -9,7 +9,7 @@ import { AppBridge, PostMessageTransport } from "@modelcontextprotocol/ext-apps/
  * Renders `html` for one tool call: sends the call's arguments and result once the view is initialized.
  * Returns nothing; what the view asks for is recorded on window.hostLog.
  */
-window.renderApp = async function renderApp({ html, csp, theme, toolName, args, result }) {
+window.renderApp = async function renderApp({ html, csp, theme, toolName, args, result, readsResources = true }) {
   const log = (window.hostLog = { openLinks: [], toolCalls: [], resourceReads: [], initialized: false });
   const iframe = document.createElement("iframe");
   iframe.setAttribute("sandbox", "allow-scripts");
@@ -20,7 +20,7 @@ window.renderApp = async function renderApp({ html, csp, theme, toolName, args, 
   const bridge = new AppBridge(
     null,
     { name: "card-test-host", version: "1.0.0" },
-    { openLinks: {}, serverTools: {}, serverResources: {}, sandbox: { csp } },
+    { openLinks: {}, serverTools: {}, ...(readsResources ? { serverResources: {} } : {}), sandbox: { csp } },
     { hostContext: { theme, displayMode: "inline", platform: "desktop", toolInfo: { tool: { name: toolName, inputSchema: { type: "object" } } } } },
   );
   bridge.onopenlink = async ({ url }) => {
@@ -32,10 +32,12 @@ window.renderApp = async function renderApp({ html, csp, theme, toolName, args, 
     log.toolCalls.push(params);
     return window.hostCallTool(params);
   };
-  bridge.onreadresource = async (params) => {
-    log.resourceReads.push(params.uri);
-    return window.hostReadResource(params);
-  };
+  if (readsResources) {
+    bridge.onreadresource = async (params) => {
+      log.resourceReads.push(params.uri);
+      return window.hostReadResource(params);
+    };
+  }
   bridge.onsizechange = ({ height }) => {
     if (typeof height === "number" && height > 0) iframe.style.height = `${Math.min(height + 4, 1200)}px`;
   };
