@@ -123,18 +123,28 @@ describe("no card where there is no page", () => {
     }
   });
 
-  it("hosted, a client without elicitation is still refused: no link, no confirmation for a card, nothing charged", async () => {
-    const srv: HttpServerProcess = await startHttpServer({ apiUrl: api.url });
+  it("hosted: a client without elicitation is still refused (no link, nothing for a card); one with URL elicitation whose wait ends pending gets its confirmation, readable by its own credential only", async () => {
+    const srv: HttpServerProcess = await startHttpServer({ apiUrl: api.url, args: ["--confirm-wait", "1"] });
     const { client } = await connectStreamable(srv.url, "gpra_card_tenant_0001");
+    // Accepts (it "opened" the page) and nobody decides within the wait.
+    const withUrl = (await connectStreamable(srv.url, "gpra_card_tenant_0002", { capabilities: { elicitation: { url: {} } }, onElicit: () => ({ action: "accept" }) })).client;
     try {
       const r = await client.callTool({ name: "billing_topup", arguments: { credits: 13 } });
       expect(r.isError).toBe(true);
       expect(textOf(r)).toMatch(/billing_approvals_request/);
       expect(textOf(r)).not.toMatch(/\/confirm\//);
       expect(r._meta?.[META_CONFIRMATION]).toBeUndefined();
+
+      const p = await withUrl.callTool({ name: "billing_topup", arguments: { credits: 14 } });
+      const meta = p._meta?.[META_CONFIRMATION] as { id: string; resource: string; page: string };
+      expect(meta.page).toBe(`${srv.url.replace(/\/$/, "")}/confirm/${meta.id}`);
+      const record = JSON.parse((await withUrl.readResource({ uri: meta.resource })).contents[0]!.text as string) as { state: string };
+      expect(record.state).toBe("pending");
+      await expect(client.readResource({ uri: meta.resource })).rejects.toThrow(/not found/);
       expect(api.charges()).toHaveLength(0);
     } finally {
       await client.close();
+      await withUrl.close();
       await srv.stop();
     }
   });
