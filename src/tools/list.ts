@@ -10,7 +10,7 @@ import { annotationsFor, metaFor } from "./annotations.js";
  * zod writes the safe-integer range onto every .int(); it says nothing an agent needs. And an integer's
  * "exclusiveMinimum: 0" (zod's .positive()) is the same bound as "minimum: 1", in fewer bytes.
  */
-function dropSafeIntegerBounds(properties: unknown): void {
+function compactBounds(properties: unknown): void {
   for (const p of Object.values((properties ?? {}) as Record<string, Record<string, unknown>>)) {
     if (p.maximum === Number.MAX_SAFE_INTEGER) delete p.maximum;
     if (p.minimum === Number.MIN_SAFE_INTEGER) delete p.minimum;
@@ -23,7 +23,7 @@ function dropSafeIntegerBounds(properties: unknown): void {
 
 function jsonSchema(schema: z.ZodObject, io: "input" | "output"): Tool["inputSchema"] {
   const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { target: "draft-7", io }) as Record<string, unknown>;
-  dropSafeIntegerBounds(rest.properties);
+  compactBounds(rest.properties);
   // "additionalProperties: {}" (open objects) is JSON Schema's default; saying it costs bytes only.
   if (rest.additionalProperties && typeof rest.additionalProperties === "object" && Object.keys(rest.additionalProperties).length === 0) delete rest.additionalProperties;
   return rest as Tool["inputSchema"];
