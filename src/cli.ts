@@ -49,7 +49,7 @@ async function main(): Promise<number | undefined> {
   process.on("SIGTERM", () => void shutdown(0));
   process.on("SIGINT", () => void shutdown(0));
   const caller = callerFor(app.ownKey!);
-  const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context: app.context });
+  const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context: app.context, card: config.confirmVia !== "form" });
   await serveStdio(server, () => shutdown(0), { maxRequestBytes: config.maxRequestBytes, log });
   log.info("serving over stdio", { tools: app.tools.length, api: new URL(app.apiUrl).origin });
   // Started by hand (`npm start` in a terminal) rather than by a client, which pipes stdin: say what it
@@ -97,7 +97,7 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
       };
       // Resource reads and completions tell of a 401 too: the session gives its slot back just the same.
       const context = { ...app.context, answered: (status: number) => status === 401 && session.credentialRejected() };
-      return createServer({ tools: app.tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context });
+      return createServer({ tools: app.tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context, card: config.confirmVia !== "form" });
     },
     // The confirmation page lives on this listener in hosted mode; no bearer (a browser has none).
     extraRoutes: (req, res) => app.gate.confirmRoutes(req, res),

@@ -7,6 +7,7 @@ import type { Invoke, Extra } from "./tools/invoke.js";
 import { registerTools } from "./tools/register.js";
 import type { ContextDeps } from "./resources/deps.js";
 import { registerContext } from "./context.js";
+import { registerCardResource } from "./card/resource.js";
 
 export const SERVER_NAME = "geopera-billing-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -20,6 +21,11 @@ export interface ServerDeps {
   progressIntervalMs?: number;
   /** Resources, prompts and completions (src/context.ts): the tools' upstream path and the gate's store. */
   context?: Omit<ContextDeps, "callerOf">;
+  /**
+   * The confirmation card (MCP Apps, src/card): spend tools declare it and its ui:// resource is served.
+   * Default on; off with --confirm-via form, where no page exists for it to open.
+   */
+  card?: boolean;
 }
 
 export function createServer(deps: ServerDeps): McpServer {
@@ -30,7 +36,9 @@ export function createServer(deps: ServerDeps): McpServer {
         "Geopera billing. Reads are safe. Spending tools (billing_topup, billing_approvals_approve, billing_run_monthly_for_org) charge a card and only go through after a person confirms; if none can confirm now, draft a purchase with billing_approvals_request instead.",
     },
   );
-  registerTools(server, deps.tools, deps.invoke, deps.callerOf, deps.progressIntervalMs);
+  const card = deps.card ?? true;
+  registerTools(server, deps.tools, deps.invoke, deps.callerOf, deps.progressIntervalMs, card);
   if (deps.context) registerContext(server, { ...deps.context, callerOf: deps.callerOf });
+  if (card && deps.tools.some((t) => t.sideEffect === "spend")) registerCardResource(server);
   return server;
 }

@@ -62,8 +62,9 @@ describe("resources", () => {
 
   it("lists the plans, the balance, the caller's own status and the approvals; three templates", async () => {
     const { resources } = await h.client.listResources();
-    expect(resources.map((r) => r.uri)).toEqual([PLANS, BALANCE, `geopera://billing/status/${ORG}`, "geopera://billing/approvals/apr_seed_1"]);
-    for (const r of resources) expect(r.mimeType).toBe("application/json");
+    // With them, the confirmation card's view (an MCP App, test/card.test.ts): HTML, not data.
+    expect(resources.map((r) => r.uri)).toEqual([PLANS, BALANCE, "ui://card", `geopera://billing/status/${ORG}`, "geopera://billing/approvals/apr_seed_1"]);
+    for (const r of resources) expect(r.mimeType).toBe(r.uri === "ui://card" ? "text/html;profile=mcp-app" : "application/json");
     const { resourceTemplates } = await h.client.listResourceTemplates();
     expect(resourceTemplates.map((t) => t.uriTemplate)).toEqual([STATUS, APPROVAL, CONFIRMATION]);
     for (const t of resourceTemplates) expect(t.description).toBeTruthy();

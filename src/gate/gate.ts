@@ -33,6 +33,8 @@ import { askByForm } from "./form.js";
 import { createConfirmRoutes } from "./pageRoutes.js";
 import { createPageServer } from "./pageServer.js";
 import { systemClock, type Clock } from "./clock.js";
+import { pendingMeta, META_IDEMPOTENCY_KEY } from "../card/meta.js";
+import { confirmationView } from "../resources/confirmations.js";
 
 export interface PageHost {
   /** Base URL the person opens, e.g. http://127.0.0.1:43121 or the hosted --public-url. */
@@ -161,7 +163,8 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
         ? ` The charge may or may not have gone through (Idempotency-Key ${entry.key}); calling again with the same arguments re-sends it with the same key.`
         : ` ${NOTHING_CHARGED}`
       : ` ${chargedOnce}`;
-    return { ...result, content: [...result.content, { type: "text", text: note.trim() }] };
+    // The key goes in _meta too, for a view (the confirmation card) that shows what was charged.
+    return { ...result, content: [...result.content, { type: "text", text: note.trim() }], _meta: { ...result._meta, [META_IDEMPOTENCY_KEY]: entry.key } };
   }
 
   /** A spend the API accepted (2xx) whose answer could not be read: charged, and said so (see tools/accepted.ts). */
@@ -292,7 +295,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
         return notSent(`This confirmation was already used by another call. Nothing was charged by this call.`, "refused", "already_used");
       }
       if (state === "pending") {
-        return notSent(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`, "pending", "awaiting_page");
+        return notSent(`${record.name} is waiting for a person to confirm at ${link} (until ${expires}). ${NOTHING_CHARGED} After they confirm, call ${record.name} again with exactly the same arguments.`, "pending", "awaiting_page", pendingMeta(c.id, link, c.expiresAt, confirmationView(c)));
       }
       // A "no" is final: the page of a declined or cancelled elicitation confirms nothing afterwards.
       if (state === "declined" || state === "cancelled") await store.closeConfirmation({ id: c.id });
@@ -306,6 +309,8 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
         `The link works once and expires at ${expires} (${minutes} min). ${NOTHING_CHARGED}`,
       "pending",
       "awaiting_page",
+      // For the confirmation card (MCP Apps): which confirmation this is, so it can read the server's record.
+      pendingMeta(c.id, link, c.expiresAt, confirmationView(c)),
     );
   }
 

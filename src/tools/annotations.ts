@@ -2,6 +2,7 @@
 // a missing readOnlyHint reads as false and makes clients ask approval for harmless reads.
 import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { ToolRecord } from "./record.js";
+import { cardToolMeta } from "../card/meta.js";
 
 export const SIDE_EFFECT_META_KEY = "com.geopera/side_effect";
 
@@ -17,6 +18,7 @@ export function annotationsFor(record: ToolRecord): ToolAnnotations {
   }
 }
 
-export function metaFor(record: ToolRecord): Record<string, unknown> {
-  return { [SIDE_EFFECT_META_KEY]: record.sideEffect };
+/** `card`: a spend tool declares the confirmation card (MCP Apps), except where the card is off (--confirm-via form). */
+export function metaFor(record: ToolRecord, card = true): Record<string, unknown> {
+  return { [SIDE_EFFECT_META_KEY]: record.sideEffect, ...(card && record.sideEffect === "spend" ? cardToolMeta() : {}) };
 }

@@ -14,6 +14,7 @@ export function registerTools(
   invoke: Invoke,
   callerOf: (extra: Parameters<Invoke>[2]["extra"]) => Caller,
   progressIntervalMs = PROGRESS_INTERVAL_MS,
+  card = true,
 ): void {
   for (const record of records) {
     server.registerTool(
@@ -24,12 +25,12 @@ export function registerTools(
         inputSchema: record.input,
         outputSchema: record.output,
         annotations: annotationsFor(record),
-        _meta: metaFor(record),
+        _meta: metaFor(record, card),
       },
       (args: Record<string, unknown>, extra) => withProgress(extra, progressIntervalMs, () => invoke(record, args, { caller: callerOf(extra), extra, server: server.server })),
     );
   }
   // Replaces the SDK's generated listing with the compact one built from the same records.
-  const tools = toolList(records);
+  const tools = toolList(records, card);
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
 }
