@@ -183,7 +183,8 @@ try {
   hosted?.kill();
   model.kill();
   await ledger.close();
-  rmSync(home, { recursive: true, force: true });
+  await sleep(1_000); // the daemon may still be writing under CODEX_HOME as it ends
+  rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 }
 process.stdout.write(failures ? `${failures} check(s) failed\n` : "all checks passed\n");
 process.exit(failures ? 1 : 0);
