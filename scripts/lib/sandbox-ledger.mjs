@@ -26,6 +26,15 @@ export async function startLedger() {
 
   /** One operation through the sandbox's HTTP API; NDJSON and JSON answers both come back as a list of rows. */
   async function call(operationId, body = {}) {
+    try {
+      return await callOnce(operationId, body);
+    } catch (err) {
+      // A kept-alive connection the sandbox closed while a client ran: once more on a fresh one.
+      if (err instanceof TypeError) return callOnce(operationId, body);
+      throw err;
+    }
+  }
+  async function callOnce(operationId, body) {
     const res = await fetch(`${sandbox.url}/v1/op/${operationId}`, {
       method: "POST",
       headers: { authorization: `Bearer ${LEDGER_KEY}`, "content-type": "application/json" },
