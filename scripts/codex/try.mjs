@@ -174,8 +174,11 @@ try {
   await exercise("http");
 } finally {
   // The TUI leaves a `codex app-server` daemon running from CODEX_HOME after it exits; end ours (by pid).
+  // Only the daemon's own binary under CODEX_HOME: a tmux server started by this script also carries the
+  // path in its arguments, and other sessions may live in it.
+  const daemon = join(codexHome, "packages", "app-server-daemon");
   for (const line of spawnSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" }).stdout.split("\n"))
-    if (line.includes(codexHome)) {
+    if (line.trim().split(/\s+/)[1]?.startsWith(daemon)) {
       try {
         process.kill(Number.parseInt(line, 10));
       } catch {}
