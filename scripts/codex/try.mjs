@@ -8,8 +8,8 @@
 //      once; False charges nothing; Cancel at Codex's own prompt never reaches the server;
 //   4. the same against hosted mode (`codex mcp add --url …/mcp --bearer-token-env-var`).
 // The model is fake-responses-api.mjs on loopback (a custom model provider, `wire_api = "responses"`); the
-// billing API is a sandbox listener this script starts. Nothing else is contacted: update checks and
-// analytics are off in the throwaway CODEX_HOME. Run by hand (Codex is not a dependency):
+// billing API is a sandbox listener this script starts. Nothing else is contacted: update checks,
+// analytics and the plugin/app sync are off in the throwaway CODEX_HOME. Run by hand (Codex is not a dependency):
 //
 //   npm install --prefix /tmp/codex @openai/codex@latest     (its native binary is an optional dependency)
 //   npm run build && CODEX_BIN=/tmp/codex/node_modules/.bin/codex node scripts/codex/try.mjs     (needs tmux)
@@ -44,7 +44,7 @@ const model = spawn(process.execPath, [join(import.meta.dirname, "fake-responses
 const { port } = JSON.parse(await new Promise((r) => createInterface({ input: model.stdout }).once("line", r)));
 mkdirSync(codexHome);
 // A custom provider (OpenAI's own is reached through its login); the folder trusted as a person would
-// answer Codex's first-run question; no update check, no analytics.
+// answer Codex's first-run question; no update check, no analytics, no plugin or app sync.
 writeFileSync(
   join(codexHome, "config.toml"),
   `model = "fake-model"
@@ -53,6 +53,12 @@ check_for_update_on_startup = false
 
 [analytics]
 enabled = false
+
+# Without these Codex syncs its curated plugins and apps at start (DNS look-ups of github.com,
+# api.github.com and chatgpt.com seen under strace); this server needs neither.
+[features]
+plugins = false
+apps = false
 
 [model_providers.loopback]
 name = "stand-in model on loopback"
