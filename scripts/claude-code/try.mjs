@@ -53,6 +53,8 @@ const env = {
   ANTHROPIC_BASE_URL: `http://127.0.0.1:${port}`,
   ANTHROPIC_API_KEY: "sk-ant-offline-fake-key",
   CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+  // Else 2.1.3xx runs `ssh git@github.com` at start to fetch its official plugin marketplace (seen under strace).
+  CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL: "1",
   DISABLE_TELEMETRY: "1",
   DISABLE_AUTOUPDATER: "1",
 };
