@@ -17,16 +17,32 @@ const textOf = (content) =>
     ? content
     : (content ?? []).map((b) => (b.type === "text" ? b.text : b.type === "tool_result" ? `[tool_result] ${JSON.stringify(b.content)}` : "")).join("\n");
 
-/** What the "model" does next: call the prompt's tool once, then report its result. */
+/** tool_use id → the tool it called, to tell a ToolSearch result from the tested tool's result. */
+const issued = new Map();
+
+/**
+ * What the "model" does next: call the prompt's tool once, then report its result. Claude Code 2.1.3xx
+ * defers MCP tools (only their names are listed; `ToolSearch` loads a schema), so when the tool is not
+ * among `tools` yet the model first asks ToolSearch for it by name, as a real model does.
+ */
 function decide(body) {
   const messages = body.messages ?? [];
   const last = messages[messages.length - 1];
   const result = Array.isArray(last?.content) ? last.content.find((b) => b.type === "tool_result") : undefined;
-  if (result) return { text: `RESULT: ${JSON.stringify(result.content).slice(0, 3000)}` };
-  const prompt = messages.filter((m) => m.role === "user").map((m) => textOf(m.content)).join("\n");
-  const call = /CALL (\S+) (\{.*?\})\s*$/m.exec(prompt);
+  const searched = result && issued.get(result.tool_use_id) === "ToolSearch";
+  // After a call the person refused at Claude Code's permission prompt, their next prompt arrives in the
+  // same message as that refusal's tool_result: a CALL there is a new step, not a result to report.
+  const newPrompt = Array.isArray(last?.content) && last.content.some((b) => b.type === "text" && /CALL \S+ \{/.test(b.text));
+  if (result && !searched && !newPrompt) return { text: `RESULT: ${JSON.stringify(result.content).slice(0, 3000)}` };
+  // The step being tested is the person's latest prompt: in an interactive session every earlier prompt
+  // is still in `messages`, and answering the first CALL found would re-send an earlier step's arguments.
+  const call = messages
+    .filter((m) => m.role === "user")
+    .map((m) => /CALL (\S+) (\{.*?\})\s*$/m.exec(textOf(m.content)))
+    .findLast(Boolean);
   const tools = (body.tools ?? []).map((t) => t.name);
   if (call && tools.includes(call[1])) return { tool: call[1], input: JSON.parse(call[2]) };
+  if (call && !searched && tools.includes("ToolSearch")) return { tool: "ToolSearch", input: { query: `select:${call[1]}` } };
   return { text: "ok" };
 }
 
@@ -39,7 +55,7 @@ createServer((req, res) => {
       body = JSON.parse(raw || "{}");
     } catch {}
     const id = ++count;
-    const entry = { id, method: req.method, url: req.url, last: body.messages ? textOf(body.messages.at(-1)?.content).slice(0, 4000) : undefined };
+    const entry = { id, method: req.method, url: req.url, tools: body.tools?.map((t) => t.name), last: body.messages ? textOf(body.messages.at(-1)?.content).slice(0, 4000) : undefined };
     if (req.url.startsWith("/v1/messages/count_tokens")) {
       res.writeHead(200, { "content-type": "application/json" });
       return res.end('{"input_tokens":100}');
@@ -50,6 +66,7 @@ createServer((req, res) => {
       return res.end("{}");
     }
     const next = decide(body);
+    if (next.tool) issued.set(`toolu_${id}`, next.tool);
     appendFileSync(log, JSON.stringify({ ...entry, reply: next }) + "\n");
     const usage = { input_tokens: 100, output_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
     const message = { id: `msg_${id}`, type: "message", role: "assistant", model: body.model ?? "fake", content: [], stop_reason: null, stop_sequence: null, usage };
