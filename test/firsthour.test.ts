@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { startStdio, textOf, tempDir, CLI } from "./helpers/stdio.js";
-import { startHttpServer, type HttpServerProcess } from "./helpers/http.js";
+import { startHttpServer, until, type HttpServerProcess } from "./helpers/http.js";
 import { chargesAfter } from "./helpers/spends.js";
 import { skipped } from "./helpers/skip.js";
 
@@ -150,8 +150,10 @@ describe("what the gate did not send, and upstream refusals, in the per-call log
       const pending = await page.client.callTool({ name: "billing_topup", arguments: { credits: 6, description: note } });
       expect(textOf(pending)).toMatch(/Not charged yet: a person must confirm/);
       expect(chargesAfter(api, mark)).toEqual([]);
-      await new Promise((r) => setTimeout(r, 100)); // the logger writes within 10 ms
       const calls = (s: string) => logLines(s).filter((l) => l.msg === "tool call");
+      // The logger writes within 10 ms, but the line still crosses a pipe to this process: wait for it (a fixed
+      // 100 ms pause missed the page server's line once on a loaded CI machine).
+      await until(() => calls(h.stderr()).length >= 3 && calls(page.stderr()).length >= 1);
       expect(calls(h.stderr()).map((l) => [l.level, l.outcome, l.reason])).toEqual([
         ["info", "declined", "declined"],
         ["info", "cancelled", "cancelled"],
@@ -178,8 +180,9 @@ describe("what the gate did not send, and upstream refusals, in the per-call log
       const topup = await h.client.callTool({ name: "billing_topup", arguments: { credits: 4 } });
       expect(textOf(topup)).toMatch(/could not be shown to a person because billing_credits_balance failed.*Nothing was charged\./s);
       expect(chargesAfter(api, mark)).toEqual([]);
-      await new Promise((r) => setTimeout(r, 100));
-      const calls = logLines(h.stderr()).filter((l) => l.msg === "tool call");
+      const toolCalls = () => logLines(h.stderr()).filter((l) => l.msg === "tool call");
+      await until(() => toolCalls().length >= 4); // the lines cross a pipe: wait for them, not a fixed pause
+      const calls = toolCalls();
       expect(calls.map((l) => [l.tool, l.upstream_status, l.level, l.outcome, l.reason])).toEqual([
         ["billing_credits_balance", 401, "warn", "error", undefined],
         ["billing_credits_balance", 403, "warn", "error", undefined],
