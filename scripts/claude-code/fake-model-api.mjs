@@ -5,12 +5,11 @@
 // saw). Used by try.mjs; nothing in the server or its tests depends on it.
 //
 //   node scripts/claude-code/fake-model-api.mjs <log-file>     prints {"port": N} on stdout when listening
-import { createServer } from "node:http";
 import { appendFileSync, writeFileSync } from "node:fs";
+import { serveStandIn, latestCall } from "../lib/stand-in.mjs";
 
 const log = process.argv[2] ?? "/dev/null";
 writeFileSync(log, "");
-let count = 0;
 
 const textOf = (content) =>
   typeof content === "string"
@@ -36,60 +35,46 @@ function decide(body) {
   if (result && !searched && !newPrompt) return { text: `RESULT: ${JSON.stringify(result.content).slice(0, 3000)}` };
   // The step being tested is the person's latest prompt: in an interactive session every earlier prompt
   // is still in `messages`, and answering the first CALL found would re-send an earlier step's arguments.
-  const call = messages
-    .filter((m) => m.role === "user")
-    .map((m) => /CALL (\S+) (\{.*?\})\s*$/m.exec(textOf(m.content)))
-    .findLast(Boolean);
+  const call = latestCall(messages.filter((m) => m.role === "user").map((m) => textOf(m.content)));
   const tools = (body.tools ?? []).map((t) => t.name);
   if (call && tools.includes(call[1])) return { tool: call[1], input: JSON.parse(call[2]) };
   if (call && !searched && tools.includes("ToolSearch")) return { tool: "ToolSearch", input: { query: `select:${call[1]}` } };
   return { text: "ok" };
 }
 
-createServer((req, res) => {
-  let raw = "";
-  req.on("data", (d) => (raw += d));
-  req.on("end", () => {
-    let body = {};
-    try {
-      body = JSON.parse(raw || "{}");
-    } catch {}
-    const id = ++count;
-    const entry = { id, method: req.method, url: req.url, tools: body.tools?.map((t) => t.name), last: body.messages ? textOf(body.messages.at(-1)?.content).slice(0, 4000) : undefined };
-    if (req.url.startsWith("/v1/messages/count_tokens")) {
-      res.writeHead(200, { "content-type": "application/json" });
-      return res.end('{"input_tokens":100}');
-    }
-    if (!req.url.startsWith("/v1/messages")) {
-      appendFileSync(log, JSON.stringify(entry) + "\n");
-      res.writeHead(200, { "content-type": "application/json" });
-      return res.end("{}");
-    }
-    const next = decide(body);
-    if (next.tool) issued.set(`toolu_${id}`, next.tool);
-    appendFileSync(log, JSON.stringify({ ...entry, reply: next }) + "\n");
-    const usage = { input_tokens: 100, output_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
-    const message = { id: `msg_${id}`, type: "message", role: "assistant", model: body.model ?? "fake", content: [], stop_reason: null, stop_sequence: null, usage };
-    const stop = next.tool ? "tool_use" : "end_turn";
-    if (!body.stream) {
-      const content = next.tool ? [{ type: "tool_use", id: `toolu_${id}`, name: next.tool, input: next.input }] : [{ type: "text", text: next.text }];
-      res.writeHead(200, { "content-type": "application/json" });
-      return res.end(JSON.stringify({ ...message, content, stop_reason: stop }));
-    }
-    const block = next.tool ? { type: "tool_use", id: `toolu_${id}`, name: next.tool, input: {} } : { type: "text", text: "" };
-    const delta = next.tool ? { type: "input_json_delta", partial_json: JSON.stringify(next.input) } : { type: "text_delta", text: next.text };
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-    for (const [event, data] of [
-      ["message_start", { type: "message_start", message }],
-      ["content_block_start", { type: "content_block_start", index: 0, content_block: block }],
-      ["content_block_delta", { type: "content_block_delta", index: 0, delta }],
-      ["content_block_stop", { type: "content_block_stop", index: 0 }],
-      ["message_delta", { type: "message_delta", delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 10 } }],
-      ["message_stop", { type: "message_stop" }],
-    ])
-      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    res.end();
-  });
-}).listen(0, "127.0.0.1", function () {
-  process.stdout.write(JSON.stringify({ port: this.address().port }) + "\n");
+serveStandIn((req, res, body, id) => {
+  const entry = { id, method: req.method, url: req.url, tools: body.tools?.map((t) => t.name), last: body.messages ? textOf(body.messages.at(-1)?.content).slice(0, 4000) : undefined };
+  if (req.url.startsWith("/v1/messages/count_tokens")) {
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end('{"input_tokens":100}');
+  }
+  if (!req.url.startsWith("/v1/messages")) {
+    appendFileSync(log, JSON.stringify(entry) + "\n");
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end("{}");
+  }
+  const next = decide(body);
+  if (next.tool) issued.set(`toolu_${id}`, next.tool);
+  appendFileSync(log, JSON.stringify({ ...entry, reply: next }) + "\n");
+  const usage = { input_tokens: 100, output_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  const message = { id: `msg_${id}`, type: "message", role: "assistant", model: body.model ?? "fake", content: [], stop_reason: null, stop_sequence: null, usage };
+  const stop = next.tool ? "tool_use" : "end_turn";
+  if (!body.stream) {
+    const content = next.tool ? [{ type: "tool_use", id: `toolu_${id}`, name: next.tool, input: next.input }] : [{ type: "text", text: next.text }];
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end(JSON.stringify({ ...message, content, stop_reason: stop }));
+  }
+  const block = next.tool ? { type: "tool_use", id: `toolu_${id}`, name: next.tool, input: {} } : { type: "text", text: "" };
+  const delta = next.tool ? { type: "input_json_delta", partial_json: JSON.stringify(next.input) } : { type: "text_delta", text: next.text };
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  for (const [event, data] of [
+    ["message_start", { type: "message_start", message }],
+    ["content_block_start", { type: "content_block_start", index: 0, content_block: block }],
+    ["content_block_delta", { type: "content_block_delta", index: 0, delta }],
+    ["content_block_stop", { type: "content_block_stop", index: 0 }],
+    ["message_delta", { type: "message_delta", delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 10 } }],
+    ["message_stop", { type: "message_stop" }],
+  ])
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  res.end();
 });

@@ -19,34 +19,25 @@
 //     optional dependency; nothing to build)
 //   npm run build && CLAUDE_BIN=/tmp/cc-latest/node_modules/.bin/claude node scripts/claude-code/try.mjs
 // Steps 4–5 need tmux.
-import { spawn, spawnSync, execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { startLedger, chargedOnce, chargedNothing, describe } from "../lib/sandbox-ledger.mjs";
+import { REPO, CLI, sleep, checks, clientVersion, startStandIn, startHosted } from "../lib/harness.mjs";
+import { openTerminal, envLine } from "../lib/tmux.mjs";
 
-const REPO = join(import.meta.dirname, "..", "..");
-const CLI = join(REPO, "dist", "src", "cli.js");
 const local = join(REPO, "node_modules", ".bin", "claude");
 const CLAUDE = process.env.CLAUDE_BIN ?? (existsSync(local) ? local : "claude");
 const home = mkdtempSync(join(tmpdir(), "gbm-claude-code-"));
 const apiLog = join(home, "model-requests.ndjson");
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let failures = 0;
-const check = (ok, what, detail = "") => {
-  if (!ok) failures++;
-  process.stdout.write(`${ok ? "PASS" : "FAIL"}  ${what}${detail ? `\n      ${detail.replace(/\n/g, "\n      ")}` : ""}\n`);
-};
+const { check, finish } = checks();
 
-if (!existsSync(CLI)) throw new Error("build first: npm run build");
-const version = spawnSync(CLAUDE, ["--version"], { encoding: "utf8" });
-if (version.status !== 0) throw new Error(`no Claude Code at ${CLAUDE}: ${version.error?.message ?? version.stderr}`);
-process.stdout.write(`Claude Code ${version.stdout.trim()}; node ${process.version}; HOME=${home}\n`);
+const version = clientVersion(CLAUDE, "Claude Code");
+process.stdout.write(`Claude Code ${version}; node ${process.version}; HOME=${home}\n`);
 
 const ledger = await startLedger();
-const model = spawn(process.execPath, [join(import.meta.dirname, "fake-model-api.mjs"), apiLog], { stdio: ["ignore", "pipe", "inherit"] });
-const { port } = JSON.parse(await new Promise((r) => createInterface({ input: model.stdout }).once("line", r)));
+const { model, port } = await startStandIn(join(import.meta.dirname, "fake-model-api.mjs"), apiLog);
 const env = {
   ...process.env,
   HOME: home,
@@ -134,38 +125,17 @@ async function exercise(name, how) {
  */
 async function terminal(name, how, args, body) {
   markOnboarded();
-  const tmux = (...a) => execFileSync("tmux", a, { encoding: "utf8" });
-  const screen = () => tmux("capture-pane", "-t", "gbm-cc", "-p");
-  const keys = async (...k) => {
-    for (const key of k) {
-      tmux("send-keys", "-t", "gbm-cc", key);
-      await sleep(300);
-    }
-  };
-  const waitFor = async (re, ms = 30_000) => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      if (re.test(screen())) return true;
-      await sleep(250);
-    }
-    return false;
-  };
-  const ask = async (prompt, re) => {
-    tmux("send-keys", "-t", "gbm-cc", "-l", prompt);
-    await keys("Enter");
-    return waitFor(re);
-  };
-  const envArgs = Object.entries(env).filter(([k]) => /^(HOME|ANTHROPIC_|CLAUDE_CODE_|DISABLE_|PATH$)/.test(k)).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
-  tmux("new-session", "-d", "-s", "gbm-cc", "-x", "160", "-y", "50", `cd ${home} && env ${envArgs} ${CLAUDE} ${args.join(" ")}; sleep 30`);
+  const envOf = Object.fromEntries(Object.entries(env).filter(([k]) => /^(HOME|ANTHROPIC_|CLAUDE_CODE_|DISABLE_|PATH$)/.test(k)));
+  const t = openTerminal("gbm-cc", `cd ${home} && ${envLine(envOf)} ${CLAUDE} ${args.join(" ")}`);
   try {
-    check(await waitFor(/❯/), `${how}: interactive Claude Code started`);
+    check(await t.waitFor(/❯/), `${how}: interactive Claude Code started`);
     // The prompt shows before the MCP server is connected; a prompt sent earlier meets no billing tools.
     await sleep(5_000);
-    await body({ ask, keys, screen, waitFor });
+    await body(t);
   } catch (err) {
-    check(false, `${how}: terminal UI`, `${err.stack}\n--- screen ---\n${screen()}`);
+    check(false, `${how}: terminal UI`, `${err.stack}\n--- screen ---\n${t.screen()}`);
   } finally {
-    spawnSync("tmux", ["kill-session", "-t", "gbm-cc"]);
+    t.close();
   }
 }
 
@@ -224,14 +194,8 @@ try {
   claude(["mcp", "remove", "geopera-billing", "-s", "local"]);
 
   // 1'. Hosted mode: the server over Streamable HTTP, Claude Code with the README's bearer header.
-  hosted = spawn(process.execPath, [CLI, "--transport", "http", "--host", "127.0.0.1", "--port", "0", "--state-dir", join(home, "state-http")], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, GEOPERA_API_URL: ledger.url },
-  });
-  const url = await new Promise((resolve, reject) => {
-    createInterface({ input: hosted.stderr }).on("line", (l) => l.includes('"listening"') && resolve(JSON.parse(l).url));
-    hosted.once("exit", (code) => reject(new Error(`HTTP server exited (${code})`)));
-  });
+  let url;
+  ({ server: hosted, url } = await startHosted(join(home, "state-http"), ledger.url));
   const addHttp = claude(["mcp", "add", "--transport", "http", "geopera-billing-http", `${url}/mcp`, "--header", "Authorization: Bearer gpra_try_claude_code_0001"]);
   check(addHttp.status === 0, "http: claude mcp add --transport http … --header Authorization", addHttp.stdout + addHttp.stderr);
   const listHttp = claude(["mcp", "list"]);
@@ -253,5 +217,4 @@ try {
   await ledger.close();
   rmSync(home, { recursive: true, force: true });
 }
-process.stdout.write(failures ? `${failures} check(s) failed\n` : "all checks passed\n");
-process.exit(failures ? 1 : 0);
+finish();

@@ -6,12 +6,11 @@
 // is appended to the log file as one JSON line.
 //
 //   node scripts/codex/fake-responses-api.mjs <log-file>     prints {"port": N} on stdout when listening
-import { createServer } from "node:http";
 import { appendFileSync, writeFileSync } from "node:fs";
+import { serveStandIn, latestCall } from "../lib/stand-in.mjs";
 
 const log = process.argv[2] ?? "/dev/null";
 writeFileSync(log, "");
-let count = 0;
 
 const textOf = (item) =>
   typeof item.content === "string" ? item.content : (item.content ?? []).map((c) => c.text ?? "").join("\n");
@@ -33,48 +32,34 @@ function decide(body) {
     return { text: `RESULT: ${out.slice(0, 3000)}` };
   }
   // The person's latest prompt is the step under test (earlier prompts stay in `input`).
-  const call = input
-    .filter((i) => i.role === "user")
-    .map((i) => /CALL (\S+) (\{.*?\})\s*$/m.exec(textOf(i)))
-    .findLast(Boolean);
+  const call = latestCall(input.filter((i) => i.role === "user").map(textOf));
   const tool = call && findTool(body.tools, call[1]);
   if (tool) return { tool, args: call[2] };
   return { text: "ok" };
 }
 
-createServer((req, res) => {
-  let raw = "";
-  req.on("data", (d) => (raw += d));
-  req.on("end", () => {
-    let body = {};
-    try {
-      body = JSON.parse(raw || "{}");
-    } catch {}
-    const id = ++count;
-    const last = Array.isArray(body.input) ? body.input.at(-1) : undefined;
-    const entry = { id, method: req.method, url: req.url, last: last ? (last.output ?? textOf(last)) : undefined };
-    if (!req.url.includes("/responses")) {
-      appendFileSync(log, JSON.stringify(entry) + "\n");
-      res.writeHead(404, { "content-type": "application/json" });
-      return res.end('{"error":{"message":"not here"}}');
-    }
-    const next = decide(body);
-    appendFileSync(log, JSON.stringify({ ...entry, reply: next.tool ? { tool: next.tool.name, namespace: next.tool.namespace, input: JSON.parse(next.args) } : next }) + "\n");
-    const item = next.tool
-      ? { type: "function_call", id: `fc_${id}`, call_id: `call_${id}`, name: next.tool.name, ...(next.tool.namespace ? { namespace: next.tool.namespace } : {}), arguments: next.args, status: "completed" }
-      : { type: "message", id: `msg_${id}`, role: "assistant", status: "completed", content: [{ type: "output_text", text: next.text, annotations: [] }] };
-    const response = { id: `resp_${id}`, object: "response", status: "completed", model: body.model ?? "fake", output: [item] };
-    const usage = { input_tokens: 100, input_tokens_details: { cached_tokens: 0 }, output_tokens: 10, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 110 };
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-    for (const data of [
-      { type: "response.created", response: { ...response, status: "in_progress", output: [] } },
-      { type: "response.output_item.added", output_index: 0, item },
-      { type: "response.output_item.done", output_index: 0, item },
-      { type: "response.completed", response: { ...response, usage } },
-    ])
-      res.write(`event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`);
-    res.end();
-  });
-}).listen(0, "127.0.0.1", function () {
-  process.stdout.write(JSON.stringify({ port: this.address().port }) + "\n");
+serveStandIn((req, res, body, id) => {
+  const last = Array.isArray(body.input) ? body.input.at(-1) : undefined;
+  const entry = { id, method: req.method, url: req.url, last: last ? (last.output ?? textOf(last)) : undefined };
+  if (!req.url.includes("/responses")) {
+    appendFileSync(log, JSON.stringify(entry) + "\n");
+    res.writeHead(404, { "content-type": "application/json" });
+    return res.end('{"error":{"message":"not here"}}');
+  }
+  const next = decide(body);
+  appendFileSync(log, JSON.stringify({ ...entry, reply: next.tool ? { tool: next.tool.name, namespace: next.tool.namespace, input: JSON.parse(next.args) } : next }) + "\n");
+  const item = next.tool
+    ? { type: "function_call", id: `fc_${id}`, call_id: `call_${id}`, name: next.tool.name, ...(next.tool.namespace ? { namespace: next.tool.namespace } : {}), arguments: next.args, status: "completed" }
+    : { type: "message", id: `msg_${id}`, role: "assistant", status: "completed", content: [{ type: "output_text", text: next.text, annotations: [] }] };
+  const response = { id: `resp_${id}`, object: "response", status: "completed", model: body.model ?? "fake", output: [item] };
+  const usage = { input_tokens: 100, input_tokens_details: { cached_tokens: 0 }, output_tokens: 10, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 110 };
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  for (const data of [
+    { type: "response.created", response: { ...response, status: "in_progress", output: [] } },
+    { type: "response.output_item.added", output_index: 0, item },
+    { type: "response.output_item.done", output_index: 0, item },
+    { type: "response.completed", response: { ...response, usage } },
+  ])
+    res.write(`event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`);
+  res.end();
 });

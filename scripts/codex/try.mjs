@@ -13,35 +13,25 @@
 //
 //   npm install --prefix /tmp/codex @openai/codex@latest     (its native binary is an optional dependency)
 //   npm run build && CODEX_BIN=/tmp/codex/node_modules/.bin/codex node scripts/codex/try.mjs     (needs tmux)
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { startLedger, chargedOnce, chargedNothing, describe } from "../lib/sandbox-ledger.mjs";
+import { CLI, sleep, checks, clientVersion, startStandIn, startHosted } from "../lib/harness.mjs";
 import { openTerminal, envLine } from "../lib/tmux.mjs";
 
-const REPO = join(import.meta.dirname, "..", "..");
-const CLI = join(REPO, "dist", "src", "cli.js");
 const CODEX = process.env.CODEX_BIN ?? "codex";
 const home = mkdtempSync(join(tmpdir(), "gbm-codex-"));
 const codexHome = join(home, ".codex");
 const apiLog = join(home, "model-requests.ndjson");
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let failures = 0;
-const check = (ok, what, detail = "") => {
-  if (!ok) failures++;
-  process.stdout.write(`${ok ? "PASS" : "FAIL"}  ${what}${detail ? `\n      ${detail.replace(/\n/g, "\n      ")}` : ""}\n`);
-};
+const { check, finish } = checks();
 
-if (!existsSync(CLI)) throw new Error("build first: npm run build");
-const version = spawnSync(CODEX, ["--version"], { encoding: "utf8" });
-if (version.status !== 0) throw new Error(`no Codex at ${CODEX}: ${version.error?.message ?? version.stderr}`);
-process.stdout.write(`${version.stdout.trim()}; HOME=${home}\n`);
+const version = clientVersion(CODEX, "Codex");
+process.stdout.write(`${version}; HOME=${home}\n`);
 
 const ledger = await startLedger();
-const model = spawn(process.execPath, [join(import.meta.dirname, "fake-responses-api.mjs"), apiLog], { stdio: ["ignore", "pipe", "inherit"] });
-const { port } = JSON.parse(await new Promise((r) => createInterface({ input: model.stdout }).once("line", r)));
+const { model, port } = await startStandIn(join(import.meta.dirname, "fake-responses-api.mjs"), apiLog);
 mkdirSync(codexHome);
 // A custom provider (OpenAI's own is reached through its login); the folder trusted as a person would
 // answer Codex's first-run question; no update check, no analytics, no plugin or app sync.
@@ -167,14 +157,8 @@ try {
   codex(["mcp", "remove", "geopera-billing"]);
 
   // 4. Hosted mode over Streamable HTTP with a bearer token from the environment.
-  hosted = spawn(process.execPath, [CLI, "--transport", "http", "--host", "127.0.0.1", "--port", "0", "--state-dir", join(home, "state-http")], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, GEOPERA_API_URL: ledger.url },
-  });
-  const url = await new Promise((resolve, reject) => {
-    createInterface({ input: hosted.stderr }).on("line", (l) => l.includes('"listening"') && resolve(JSON.parse(l).url));
-    hosted.once("exit", (code) => reject(new Error(`HTTP server exited (${code})`)));
-  });
+  let url;
+  ({ server: hosted, url } = await startHosted(join(home, "state-http"), ledger.url));
   const addHttp = codex(["mcp", "add", "geopera-billing-http", "--url", `${url}/mcp`, "--bearer-token-env-var", "GBM_TOKEN"]);
   check(addHttp.status === 0, "http: codex mcp add --url … --bearer-token-env-var", (addHttp.stdout + addHttp.stderr).trim());
   await exercise("http");
@@ -195,5 +179,4 @@ try {
   await sleep(1_000); // the daemon may still be writing under CODEX_HOME as it ends
   rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 }
-process.stdout.write(failures ? `${failures} check(s) failed\n` : "all checks passed\n");
-process.exit(failures ? 1 : 0);
+finish();

@@ -6,12 +6,11 @@
 // prefix. Each request is appended to the log file as one JSON line.
 //
 //   node scripts/gemini/fake-gemini-api.mjs <log-file>     prints {"port": N} on stdout when listening
-import { createServer } from "node:http";
 import { appendFileSync, writeFileSync } from "node:fs";
+import { serveStandIn, latestCall } from "../lib/stand-in.mjs";
 
 const log = process.argv[2] ?? "/dev/null";
 writeFileSync(log, "");
-let count = 0;
 
 const partsText = (content) => (content?.parts ?? []).map((p) => p.text ?? (p.functionResponse ? `[functionResponse] ${JSON.stringify(p.functionResponse.response)}` : "")).join("\n");
 const declared = (tools) => (tools ?? []).flatMap((t) => (t.functionDeclarations ?? []).map((f) => f.name));
@@ -42,53 +41,39 @@ function decide(body) {
   const response = last?.parts?.find((p) => p.functionResponse);
   if (response) return { text: `RESULT: ${JSON.stringify(response.functionResponse.response).slice(0, 3000)}` };
   // The person's latest prompt is the step under test (earlier prompts stay in `contents`).
-  const call = contents
-    .filter((c) => c.role === "user")
-    .map((c) => /CALL (\S+) (\{.*?\})\s*$/m.exec(partsText(c)))
-    .findLast(Boolean);
+  const call = latestCall(contents.filter((c) => c.role === "user").map(partsText));
   const names = declared(body.tools);
   const name = call && (names.find((n) => n === call[1]) ?? names.find((n) => n.endsWith(`__${call[1]}`) || n.endsWith(`_${call[1]}`)));
   if (name) return { tool: name, input: JSON.parse(call[2]) };
   return { text: "ok" };
 }
 
-createServer((req, res) => {
-  let raw = "";
-  req.on("data", (d) => (raw += d));
-  req.on("end", () => {
-    let body = {};
-    try {
-      body = JSON.parse(raw || "{}");
-    } catch {}
-    const id = ++count;
-    const entry = { id, method: req.method, url: req.url, tools: declared(body.tools), last: body.contents ? partsText(body.contents.at(-1)).slice(0, 4000) : undefined };
-    if (/:countTokens/.test(req.url)) {
-      appendFileSync(log, JSON.stringify(entry) + "\n");
-      res.writeHead(200, { "content-type": "application/json" });
-      return res.end('{"totalTokens":100}');
-    }
-    if (!/:(stream)?[gG]enerateContent/.test(req.url)) {
-      appendFileSync(log, JSON.stringify(entry) + "\n");
-      res.writeHead(404, { "content-type": "application/json" });
-      return res.end('{"error":{"code":404,"message":"not here","status":"NOT_FOUND"}}');
-    }
-    const next = decide(body);
-    appendFileSync(log, JSON.stringify({ ...entry, reply: next }) + "\n");
-    const part = next.tool ? { functionCall: { name: next.tool, args: next.input } } : { text: next.text };
-    const chunk = {
-      candidates: [{ content: { role: "model", parts: [part] }, finishReason: "STOP", index: 0 }],
-      usageMetadata: { promptTokenCount: 100, candidatesTokenCount: 10, totalTokenCount: 110 },
-      modelVersion: "fake",
-      responseId: `resp_${id}`,
-    };
-    if (/streamGenerateContent/.test(req.url)) {
-      res.writeHead(200, { "content-type": "text/event-stream" });
-      res.end(`data: ${JSON.stringify(chunk)}\r\n\r\n`);
-    } else {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify(chunk));
-    }
-  });
-}).listen(0, "127.0.0.1", function () {
-  process.stdout.write(JSON.stringify({ port: this.address().port }) + "\n");
+serveStandIn((req, res, body, id) => {
+  const entry = { id, method: req.method, url: req.url, tools: declared(body.tools), last: body.contents ? partsText(body.contents.at(-1)).slice(0, 4000) : undefined };
+  if (/:countTokens/.test(req.url)) {
+    appendFileSync(log, JSON.stringify(entry) + "\n");
+    res.writeHead(200, { "content-type": "application/json" });
+    return res.end('{"totalTokens":100}');
+  }
+  if (!/:(stream)?[gG]enerateContent/.test(req.url)) {
+    appendFileSync(log, JSON.stringify(entry) + "\n");
+    res.writeHead(404, { "content-type": "application/json" });
+    return res.end('{"error":{"code":404,"message":"not here","status":"NOT_FOUND"}}');
+  }
+  const next = decide(body);
+  appendFileSync(log, JSON.stringify({ ...entry, reply: next }) + "\n");
+  const part = next.tool ? { functionCall: { name: next.tool, args: next.input } } : { text: next.text };
+  const chunk = {
+    candidates: [{ content: { role: "model", parts: [part] }, finishReason: "STOP", index: 0 }],
+    usageMetadata: { promptTokenCount: 100, candidatesTokenCount: 10, totalTokenCount: 110 },
+    modelVersion: "fake",
+    responseId: `resp_${id}`,
+  };
+  if (/streamGenerateContent/.test(req.url)) {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    res.end(`data: ${JSON.stringify(chunk)}\r\n\r\n`);
+  } else {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify(chunk));
+  }
 });

@@ -18,34 +18,24 @@
 //
 //   npm install --prefix /tmp/gemini @google/gemini-cli@latest
 //   npm run build && GEMINI_BIN=/tmp/gemini/node_modules/.bin/gemini node scripts/gemini/try.mjs     (needs tmux)
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync, existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { startLedger, chargedOnce, chargedNothing, describe } from "../lib/sandbox-ledger.mjs";
+import { CLI, sleep, checks, clientVersion, startStandIn, startHosted } from "../lib/harness.mjs";
 import { openTerminal, envLine } from "../lib/tmux.mjs";
 
-const REPO = join(import.meta.dirname, "..", "..");
-const CLI = join(REPO, "dist", "src", "cli.js");
 const GEMINI = process.env.GEMINI_BIN ?? "gemini";
 const home = mkdtempSync(join(tmpdir(), "gbm-gemini-"));
 const apiLog = join(home, "model-requests.ndjson");
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let failures = 0;
-const check = (ok, what, detail = "") => {
-  if (!ok) failures++;
-  process.stdout.write(`${ok ? "PASS" : "FAIL"}  ${what}${detail ? `\n      ${detail.replace(/\n/g, "\n      ")}` : ""}\n`);
-};
+const { check, finish } = checks();
 
-if (!existsSync(CLI)) throw new Error("build first: npm run build");
-const version = spawnSync(GEMINI, ["--version"], { encoding: "utf8" });
-if (version.status !== 0) throw new Error(`no Gemini CLI at ${GEMINI}: ${version.error?.message ?? version.stderr}`);
-process.stdout.write(`Gemini CLI ${version.stdout.trim()}; HOME=${home}\n`);
+const version = clientVersion(GEMINI, "Gemini CLI");
+process.stdout.write(`Gemini CLI ${version}; HOME=${home}\n`);
 
 const ledger = await startLedger();
-const model = spawn(process.execPath, [join(import.meta.dirname, "fake-gemini-api.mjs"), apiLog], { stdio: ["ignore", "pipe", "inherit"] });
-const { port } = JSON.parse(await new Promise((r) => createInterface({ input: model.stdout }).once("line", r)));
+const { model, port } = await startStandIn(join(import.meta.dirname, "fake-gemini-api.mjs"), apiLog);
 mkdirSync(join(home, ".gemini"));
 // What a person who chose "Use Gemini API key" has, with nothing phoning home.
 writeFileSync(
@@ -188,14 +178,8 @@ try {
   gemini(["mcp", "remove", "-s", "user", "geopera-billing"]);
 
   // 4. Hosted mode over Streamable HTTP.
-  hostedServer = spawn(process.execPath, [CLI, "--transport", "http", "--host", "127.0.0.1", "--port", "0", "--state-dir", join(home, "state-http")], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, GEOPERA_API_URL: ledger.url },
-  });
-  const url = await new Promise((resolve, reject) => {
-    createInterface({ input: hostedServer.stderr }).on("line", (l) => l.includes('"listening"') && resolve(JSON.parse(l).url));
-    hostedServer.once("exit", (code) => reject(new Error(`HTTP server exited (${code})`)));
-  });
+  let url;
+  ({ server: hostedServer, url } = await startHosted(join(home, "state-http"), ledger.url));
   const addHttp = gemini(["mcp", "add", "-s", "user", "-t", "http", "-H", "Authorization: Bearer gpra_try_gemini_0001", "geopera-billing-http", `${url}/mcp`]);
   check(addHttp.status === 0, "http: gemini mcp add -t http … -H Authorization", (addHttp.stdout + addHttp.stderr).trim());
   const listHttp = gemini(["mcp", "list"]);
@@ -208,5 +192,4 @@ try {
   await ledger.close();
   rmSync(home, { recursive: true, force: true });
 }
-process.stdout.write(failures ? `${failures} check(s) failed\n` : "all checks passed\n");
-process.exit(failures ? 1 : 0);
+finish();
