@@ -1,6 +1,6 @@
 // Beyond tools: resources, prompts and completions on one MCP server instance, from the same core the
 // tools use (src/resources/deps.ts). Completion refs are what was actually registered.
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "@modelcontextprotocol/server";
 import type { ContextDeps } from "./resources/deps.js";
 import { registerResources } from "./resources/register.js";
 import { registerPrompts, PROMPT_ARGUMENTS } from "./prompts/register.js";

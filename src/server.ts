@@ -1,6 +1,6 @@
 // createServer: one MCP server instance (one per stdio process, one per HTTP session) wired to the
 // shared core. It knows nothing about transports.
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { McpServer } from "@modelcontextprotocol/server";
 import type { ToolRecord } from "./tools/record.js";
 import type { Caller } from "./tools/caller.js";
 import type { Invoke, Extra } from "./tools/invoke.js";

@@ -9,6 +9,9 @@ import { startStdio, TEST_KEY, type StdioHarness } from "./helpers/stdio.js";
 import { startHttpServer, connectStreamable, type HttpServerProcess } from "./helpers/http.js";
 import { hostile, CREDENTIAL } from "./helpers/hostile.js";
 
+/** Resource not found as SDK v2 sends it (the 2026-07-28 code, on both eras). */
+const RESOURCE_NOT_FOUND = -32602;
+
 const PLANS = "geopera://billing/plans";
 const BALANCE = "geopera://billing/balance";
 const STATUS = "geopera://billing/status/{organization_id}";
@@ -84,15 +87,18 @@ describe("resources", () => {
     }
   });
 
-  it("a failed read is an error with the tool's own message; an unknown resource is 'not found' (-32002)", async () => {
+  it("a failed read is an error with the tool's own message; an unknown resource is 'not found' (-32602 with its uri)", async () => {
     const err = await h.client.readResource({ uri: "geopera://billing/status/org_other" }).catch((e: Error & { code?: number }) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/billing_status_get failed: HTTP 403/);
     expect((err as Error).message).not.toMatch(CREDENTIAL);
     const missing = await h.client.readResource({ uri: "geopera://billing/nothing" }).catch((e: Error & { code?: number }) => e);
     expect((missing as { code?: number }).code).toBe(-32602);
-    const noConfirmation = await h.client.readResource({ uri: "geopera://confirmations/no_such_id" }).catch((e: Error & { code?: number }) => e);
-    expect((noConfirmation as { code?: number }).code).toBe(-32002);
+    const noConfirmation = await h.client.readResource({ uri: "geopera://confirmations/no_such_id" }).catch((e: Error & { code?: number; data?: { uri?: string } }) => e);
+    // Resource not found: SDK v2 answers -32602 with the uri in data on every era (the 2026-07-28 rule; its
+    // wire codec maps a thrown -32002 to -32602), where SDK 1.x sent -32002.
+    expect((noConfirmation as { code?: number }).code).toBe(RESOURCE_NOT_FOUND);
+    expect((noConfirmation as { data?: { uri?: string } }).data?.uri).toBe("geopera://confirmations/no_such_id");
   });
 });
 
@@ -308,7 +314,7 @@ describe("over HTTP: two callers", () => {
 
       // Another caller: not found, exactly as an id that does not exist.
       const other = await bob.client.readResource({ uri }).catch((e: Error & { code?: number }) => e);
-      expect((other as { code?: number }).code).toBe(-32002);
+      expect((other as { code?: number }).code).toBe(RESOURCE_NOT_FOUND);
       expect((other as Error).message).not.toMatch(/billing_topup|25/);
       expect(api.charges()).toHaveLength(0);
     } finally {

@@ -2,7 +2,7 @@
 // every caller, with no data in them; what it shows it reads from the server afterwards, through the host.
 // `_meta.ui` on the content is where MCP Apps hosts read the resource's CSP (no domains: the card loads
 // nothing) and its border preference.
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "@modelcontextprotocol/server";
 import { CARD_URI, CARD_MIME } from "./meta.js";
 import { CARD_HTML } from "./html.js";
 

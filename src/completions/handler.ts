@@ -5,8 +5,7 @@
 // values, or any failure of the API completes nothing — never an error, and never the API's text. (The
 // spec suggests -32602 for an unknown prompt; the conformance suite's completion scenario asks about a
 // prompt of its own fixture server and expects an answer, and an empty one tells a client the same.)
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { CompleteRequestSchema, type CompleteResult } from "@modelcontextprotocol/sdk/types.js";
+import type { McpServer, CompleteResult } from "@modelcontextprotocol/server";
 import type { ContextDeps } from "../resources/deps.js";
 import { COMPLETERS, MAX_VALUES } from "./values.js";
 
@@ -28,13 +27,13 @@ function argumentsOf(refs: CompletionRefs, ref: { type: string; name?: unknown; 
 
 export function registerCompletions(server: McpServer, deps: ContextDeps, refs: CompletionRefs): void {
   server.server.registerCapabilities({ completions: {} });
-  server.server.setRequestHandler(CompleteRequestSchema, async (request, extra): Promise<CompleteResult> => {
+  server.server.setRequestHandler('completion/complete', async (request, ctx): Promise<CompleteResult> => {
     const names = argumentsOf(refs, request.params.ref);
     const { name, value } = request.params.argument;
     const completer = names.includes(name) && Object.hasOwn(COMPLETERS, name) ? COMPLETERS[name] : undefined;
     if (!completer) return EMPTY;
     try {
-      const all = await completer(deps, deps.callerOf(extra), value, extra.signal);
+      const all = await completer(deps, deps.callerOf(ctx), value, ctx.mcpReq.signal);
       return { completion: { values: all.slice(0, MAX_VALUES), total: all.length, hasMore: all.length > MAX_VALUES } };
     } catch {
       return EMPTY;

@@ -3,7 +3,7 @@
 // The server's own lines come first, at fixed places. Everything the agent or the API sent is data:
 // one line each, shown through quote.ts (agent values always inside “…”), so no argument can add a line,
 // imitate one of ours, or hide the figures; and it is redacted, so a credential in a value is never shown.
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { ToolRecord } from "../tools/record.js";
 import type { ConfirmationView } from "../store/types.js";
 import { redactValue } from "../redact.js";

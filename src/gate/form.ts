@@ -6,7 +6,7 @@ export type FormAnswer = "yes" | "no" | "declined" | "cancelled" | "timeout" | "
 
 export async function askByForm(env: CallEnv, message: string, waitMs: number): Promise<FormAnswer> {
   try {
-    const r = await env.server.elicitInput(
+    const r = await env.extra.mcpReq.elicitInput(
       {
         mode: "form",
         message,
@@ -18,7 +18,7 @@ export async function askByForm(env: CallEnv, message: string, waitMs: number): 
           required: ["confirm"],
         },
       },
-      { timeout: waitMs, relatedRequestId: env.extra.requestId, signal: env.extra.signal },
+      { timeout: waitMs, signal: env.extra.mcpReq.signal },
     );
     if (r.action === "decline") return "declined";
     if (r.action === "cancel") return "cancelled";

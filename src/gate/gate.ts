@@ -11,7 +11,7 @@
 // process, PostgreSQL for several replicas. Each check-and-mark is one atomic step of the store, so the
 // rules hold across replicas: "this run" means this process; a row another process left is re-confirmed.
 import { randomUUID } from "node:crypto";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { Config } from "../config.js";
 import type { CallEnv, InvokeDeps, SpendGate } from "../tools/invoke.js";
 import { forward } from "../tools/invoke.js";
@@ -99,7 +99,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     } else {
       if (organization === undefined) {
         const daily = needsDailyTotal(caps, credits);
-        const org = await chargedOrganization(deps, record, args, caller, { read: daily, signal: env.extra.signal });
+        const org = await chargedOrganization(deps, record, args, caller, { read: daily, signal: env.extra.mcpReq.signal });
         if ("id" in org) organization = org.id;
         else if (daily) {
           await audit({ ...base, event: "refused", channel, detail: `cap: organization unknown: ${org.unknown}` });
@@ -197,7 +197,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     const preview = record.spend?.preview;
     if (!preview) return spendFacts(record, args, undefined, [env.caller.credential]);
     const previewRecord = recordByOperation(preview.operationId)!;
-    const result = await forward(deps, previewRecord, preview.body(args), env.caller, env.extra.signal);
+    const result = await forward(deps, previewRecord, preview.body(args), env.caller, env.extra.mcpReq.signal);
     const obj = previewObject(result);
     if (!obj) {
       const why = result.content.map((c) => (c.type === "text" ? c.text : "")).join(" ");
@@ -239,7 +239,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     }
     // The organization the spend is charged to: counted by the daily cap together with the caller.
     const daily = needsDailyTotal(caps, facts.credits);
-    const org = await chargedOrganization(deps, record, args, caller, { preview: facts.preview, read: daily, signal: env.extra.signal });
+    const org = await chargedOrganization(deps, record, args, caller, { preview: facts.preview, read: daily, signal: env.extra.mcpReq.signal });
     if (daily && "unknown" in org) {
       await audit({ ...base, event: "refused", channel: "none", detail: `cap: organization unknown: ${org.unknown}` });
       return notSent(`${unknownOrganization(record.name, org.unknown)}. ${NOTHING_CHARGED} No one was asked.`, "refused", "organization_unknown");
@@ -338,17 +338,17 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
 /** URL elicitation: the client opens our page; we wait (bounded) for the person's decision there. */
 async function askByUrl(env: CallEnv, c: Confirmation, link: string, message: string, waitMs: number, store: GateStore) {
   try {
-    const r = await env.server.elicitInput(
+    const r = await env.extra.mcpReq.elicitInput(
       { mode: "url", elicitationId: c.id, url: link, message },
-      { timeout: waitMs, relatedRequestId: env.extra.requestId, signal: env.extra.signal },
+      { timeout: waitMs, signal: env.extra.mcpReq.signal },
     );
     if (r.action !== "accept") return r.action === "decline" ? "declined" : "cancelled";
   } catch {
     return "cancelled";
   }
-  const state = await store.waitForDecision(c.id, waitMs, env.extra.signal);
+  const state = await store.waitForDecision(c.id, waitMs, env.extra.mcpReq.signal);
   try {
-    await env.server.createElicitationCompletionNotifier(c.id, { relatedRequestId: env.extra.requestId })();
+    await env.server.createElicitationCompletionNotifier(c.id, { relatedRequestId: env.extra.mcpReq.id })();
   } catch {
     // The client may be gone; the decision stands either way.
   }

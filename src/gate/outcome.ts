@@ -2,7 +2,7 @@
 // agent (and the person it relays to): plain words, never a code in parentheses. The outcome and reason
 // go into the result's _meta, where the per-call log line reads them; both are fixed words chosen here,
 // never anything taken from the call's arguments.
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import { toolError, META_GATE_OUTCOME, META_GATE_REASON } from "../tools/results.js";
 
 export type GateOutcome = "declined" | "cancelled" | "expired" | "refused" | "pending" | "busy";

@@ -1,5 +1,5 @@
 // Every prompt of this server, and which of their arguments can be completed (src/completions).
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "@modelcontextprotocol/server";
 import type { ContextDeps } from "../resources/deps.js";
 import { registerReviewSpend, REVIEW_SPEND } from "./reviewSpend.js";
 import { registerRequestCredits, REQUEST_CREDITS } from "./requestCredits.js";

@@ -1,8 +1,7 @@
 // "Request more credits": drafts a purchase for a person to approve later with billing_approvals_request,
 // and says plainly never to buy directly. The arguments appear only as quoted data (src/gate/quote.ts).
 import { z } from "zod";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { GetPromptResult } from "@modelcontextprotocol/sdk/types.js";
+import type { McpServer, GetPromptResult } from "@modelcontextprotocol/server";
 import { quoted } from "../gate/quote.js";
 import type { ContextDeps } from "../resources/deps.js";
 
@@ -27,12 +26,14 @@ export function requestCreditsText(args: { credits?: string; purpose?: string },
 }
 
 export function registerRequestCredits(server: McpServer, deps: ContextDeps): void {
+  
   server.registerPrompt(
     REQUEST_CREDITS,
     { title: "Request more credits", description: "Drafts a credit-purchase approval with billing_approvals_request for a person to approve; never spends.", argsSchema: requestCreditsArgs },
-    (args, extra): GetPromptResult => ({
+    (args, ctx): GetPromptResult => ({
       description: "Request more credits",
-      messages: [{ role: "user", content: { type: "text", text: requestCreditsText(args, [deps.callerOf(extra).credential]) } }],
+      
+      messages: [{ role: "user", content: { type: "text", text: requestCreditsText(args, [deps.callerOf(ctx).credential]) } }],
     }),
   );
 }

@@ -2,8 +2,7 @@
 // organization, when given, appears only as quoted data on a line of its own making (src/gate/quote.ts),
 // so whatever it holds cannot add a line or an instruction of its own.
 import { z } from "zod";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { GetPromptResult } from "@modelcontextprotocol/sdk/types.js";
+import type { McpServer, GetPromptResult } from "@modelcontextprotocol/server";
 import { quoted } from "../gate/quote.js";
 import type { ContextDeps } from "../resources/deps.js";
 
@@ -30,12 +29,14 @@ export function reviewSpendText(organizationId: string | undefined, secrets: rea
 }
 
 export function registerReviewSpend(server: McpServer, deps: ContextDeps): void {
+  
   server.registerPrompt(
     REVIEW_SPEND,
     { title: "Review this month's spend", description: "Reads the ledger, invoices and billing status with the read tools and explains this month's spend.", argsSchema: reviewSpendArgs },
-    (args, extra): GetPromptResult => ({
+    (args, ctx): GetPromptResult => ({
       description: "Review this month's spend",
-      messages: [{ role: "user", content: { type: "text", text: reviewSpendText(args.organization_id, [deps.callerOf(extra).credential]) } }],
+      
+      messages: [{ role: "user", content: { type: "text", text: reviewSpendText(args.organization_id, [deps.callerOf(ctx).credential]) } }],
     }),
   );
 }

@@ -2,8 +2,8 @@
 // status and one approval. Each read is made with the CALLER's credential through the tools' own path at
 // the moment it is asked for — nothing is cached, so no caller ever sees another's answer. A resource
 // whose tool the operator did not expose is not registered.
-import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { ListResourcesResult } from "@modelcontextprotocol/sdk/types.js";
+import { ResourceTemplate } from "@modelcontextprotocol/server";
+import type { McpServer, ListResourcesResult } from "@modelcontextprotocol/server";
 import type { ContextDeps } from "./deps.js";
 import type { Extra } from "../tools/invoke.js";
 import { operationResource, notFound, variable } from "./read.js";
@@ -41,7 +41,7 @@ export function registerBillingResources(server: McpServer, deps: ContextDeps): 
       "plans",
       PLANS_URI,
       { title: "Price plans", description: "All plans with their monthly price, included credits and limits (billing.plans.list).", mimeType: JSON_TYPE },
-      (uri, extra) => operationResource(deps, "plans", uri.href, "billing.plans.list", {}, deps.callerOf(extra), extra.signal),
+      (uri, ctx) => operationResource(deps, "plans", uri.href, "billing.plans.list", {}, deps.callerOf(ctx), ctx.mcpReq.signal),
     );
   }
   if (exposed(deps, "billing.credits.balance")) {
@@ -49,14 +49,14 @@ export function registerBillingResources(server: McpServer, deps: ContextDeps): 
       "balance",
       BALANCE_URI,
       { title: "Credit balance", description: "The credit balance and organization id of the credential in use, read now (billing.credits.balance).", mimeType: JSON_TYPE },
-      (uri, extra) => operationResource(deps, "balance", uri.href, "billing.credits.balance", {}, deps.callerOf(extra), extra.signal),
+      (uri, ctx) => operationResource(deps, "balance", uri.href, "billing.credits.balance", {}, deps.callerOf(ctx), ctx.mcpReq.signal),
     );
   }
   if (exposed(deps, "billing.status.get")) {
     // Listed: the caller's own organization (the one the balance names).
     const template = new ResourceTemplate(STATUS_TEMPLATE, {
       list: listing(async (extra) => {
-        const [id] = exposed(deps, "billing.credits.balance") ? await organizationIds(deps, deps.callerOf(extra), "", extra.signal) : [];
+        const [id] = exposed(deps, "billing.credits.balance") ? await organizationIds(deps, deps.callerOf(extra), "", extra.mcpReq.signal) : [];
         return id ? [{ uri: `geopera://billing/status/${encodeURIComponent(id)}`, name: `status of ${id}`, mimeType: JSON_TYPE }] : [];
       }),
     });
@@ -64,10 +64,11 @@ export function registerBillingResources(server: McpServer, deps: ContextDeps): 
       "billing-status",
       template,
       { title: "Billing status", description: "An organization's billing status, plan and usage this period, read now (billing.status.get).", mimeType: JSON_TYPE },
-      (uri, vars, extra) => {
+      (uri, vars, ctx) => {
         const id = variable(vars.organization_id);
         if (!id || id.length > MAX_ID) throw notFound(uri.href);
-        return operationResource(deps, "billing-status", uri.href, "billing.status.get", { organization_id: id }, deps.callerOf(extra), extra.signal);
+        
+        return operationResource(deps, "billing-status", uri.href, "billing.status.get", { organization_id: id }, deps.callerOf(ctx), ctx.mcpReq.signal);
       },
     );
     done.templates[STATUS_TEMPLATE] = ["organization_id"];
@@ -75,7 +76,7 @@ export function registerBillingResources(server: McpServer, deps: ContextDeps): 
   if (exposed(deps, "billing.approvals.get")) {
     const template = new ResourceTemplate(APPROVAL_TEMPLATE, {
       list: listing(async (extra) => {
-        const ids = exposed(deps, "billing.approvals.list") ? await approvalIds(deps, deps.callerOf(extra), "", extra.signal) : [];
+        const ids = exposed(deps, "billing.approvals.list") ? await approvalIds(deps, deps.callerOf(extra), "", extra.mcpReq.signal) : [];
         return ids.map((id) => ({ uri: `geopera://billing/approvals/${encodeURIComponent(id)}`, name: `approval ${id}`, mimeType: JSON_TYPE }));
       }),
     });
@@ -83,10 +84,11 @@ export function registerBillingResources(server: McpServer, deps: ContextDeps): 
       "approval",
       template,
       { title: "Credit-purchase approval", description: "One credit-purchase approval, read now (billing.approvals.get).", mimeType: JSON_TYPE },
-      (uri, vars, extra) => {
+      (uri, vars, ctx) => {
         const id = variable(vars.approval_id);
         if (!id || id.length > MAX_ID) throw notFound(uri.href);
-        return operationResource(deps, "approval", uri.href, "billing.approvals.get", { approval_id: id }, deps.callerOf(extra), extra.signal);
+        
+        return operationResource(deps, "approval", uri.href, "billing.approvals.get", { approval_id: id }, deps.callerOf(ctx), ctx.mcpReq.signal);
       },
     );
     done.templates[APPROVAL_TEMPLATE] = ["approval_id"];

@@ -2,8 +2,8 @@
 // person is shown, state and expiry. Only the caller that created it can read it; to anyone else it does
 // not exist (the same "not found" as an unknown id, so ids cannot be probed). Never the form token: the
 // page stays the only place where a person decides, and nothing read here could confirm anything.
-import { ResourceTemplate, type McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
+import { ResourceTemplate } from "@modelcontextprotocol/server";
+import type { McpServer, ReadResourceResult } from "@modelcontextprotocol/server";
 import type { Confirmation } from "../store/types.js";
 import type { ContextDeps } from "./deps.js";
 import { notFound, variable } from "./read.js";
@@ -34,9 +34,9 @@ export function registerConfirmationResource(server: McpServer, deps: ContextDep
       description: "A spend waiting for a person's confirmation (by the id in its link): what it does, credits, what the person is shown, its state and expiry. Read-only.",
       mimeType: "application/json",
     },
-    async (uri, vars, extra): Promise<ReadResourceResult> => {
+    async (uri, vars, ctx): Promise<ReadResourceResult> => {
       const id = variable(vars.id);
-      const caller = deps.callerOf(extra);
+      const caller = deps.callerOf(ctx);
       const c = id ? await deps.store.getConfirmation(id) : undefined;
       if (!c || c.caller !== caller.fingerprint) {
         deps.forward.log.info("resource read", { resource: "confirmation", outcome: "not_found", caller: caller.fingerprint });

@@ -1,17 +1,16 @@
 // One read operation as a resource: the caller's credential, through `forward` (the tools' own path),
 // and the answer's structured value as JSON. A failed read becomes a protocol error carrying the tool's
 // own (already redacted) message; a tool the operator did not expose is not there at all.
-import { McpError, ErrorCode, type ReadResourceResult, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError } from "@modelcontextprotocol/server";
+import type { ReadResourceResult, CallToolResult } from "@modelcontextprotocol/server";
 import { forward } from "../tools/invoke.js";
 import { recordByOperation } from "../tools/catalog.js";
 import { META_STATUS } from "../tools/results.js";
 import type { Caller } from "../tools/caller.js";
 import type { ContextDeps } from "./deps.js";
 
-/** The spec's "resource not found" code (not in SDK 1.x's ErrorCode enum). */
-export const RESOURCE_NOT_FOUND = -32002;
-
-export const notFound = (uri: string) => new McpError(RESOURCE_NOT_FOUND, `Resource ${uri} not found`, { uri });
+/** "Resource not found": the SDK's own error (-32602 with the uri in data, on both protocol eras). */
+export const notFound = (uri: string) => new ResourceNotFoundError(uri, `Resource ${uri} not found`);
 
 /** The text of a tool result, text blocks joined. */
 export const textOf = (r: CallToolResult) => r.content.map((c) => (c.type === "text" ? c.text : "")).join(" ").trim();
@@ -34,7 +33,7 @@ export async function operationResource(deps: ContextDeps, name: string, uri: st
   const fields = { resource: name, operation: operationId, ms: Math.round(performance.now() - started), caller: caller.fingerprint };
   if (result.isError || result.structuredContent === undefined) {
     deps.forward.log.warn("resource read", { ...fields, outcome: "error" });
-    throw new McpError(ErrorCode.InternalError, textOf(result) || `Reading ${uri} failed.`);
+    throw new ProtocolError(ProtocolErrorCode.InternalError, textOf(result) || `Reading ${uri} failed.`);
   }
   deps.forward.log.info("resource read", { ...fields, outcome: "ok" });
   return { contents: [{ uri, mimeType: "application/json", text: JSON.stringify(result.structuredContent, null, 2) }] };

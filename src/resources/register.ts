@@ -1,5 +1,5 @@
 // Every resource of this server, registered on one MCP server instance (one per stdio process or HTTP session).
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "@modelcontextprotocol/server";
 import type { ContextDeps } from "./deps.js";
 import { registerBillingResources, type Registered } from "./billing.js";
 import { registerConfirmationResource } from "./confirmations.js";

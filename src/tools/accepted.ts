@@ -2,7 +2,7 @@
 // part-way, a file too big to pass on. The API did act, so this is reported as done, never as a failure:
 // an agent told "failed" would repeat a change, or a charge, that already happened. The result carries
 // structuredContent because the SDK rejects a successful result without it when the tool has an outputSchema.
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import { META_ERROR, META_STATUS } from "./results.js";
 
 export const isSuccessStatus = (status: number): boolean => status >= 200 && status < 300;

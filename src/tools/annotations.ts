@@ -1,6 +1,6 @@
 // MCP hints come from the side-effect class, never typed per tool by hand. Every hint is written out:
 // a missing readOnlyHint reads as false and makes clients ask approval for harmless reads.
-import type { ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import type { ToolAnnotations } from "@modelcontextprotocol/server";
 import type { ToolRecord } from "./record.js";
 import { cardToolMeta } from "../card/meta.js";
 

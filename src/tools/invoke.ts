@@ -1,9 +1,6 @@
 // The single call path every tool goes through: re-check exposure → (spend: the gate) → upstream →
 // shape → log. The SDK has already validated the arguments against the tool's strict schema.
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
-import type { ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
-import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import type { CallToolResult, Server, ServerContext } from "@modelcontextprotocol/server";
 import type { ToolRecord } from "./record.js";
 import type { Caller } from "./caller.js";
 import type { UpstreamClient } from "../upstream/client.js";
@@ -15,7 +12,7 @@ import { redact } from "../redact.js";
 import { upstreamArgs } from "./page.js";
 import { acceptedUnreadable, isSuccessStatus, FILE_TOO_LARGE } from "./accepted.js";
 
-export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+export type Extra = ServerContext;
 
 /** Everything about one call that is not its arguments. */
 export interface CallEnv {
@@ -168,7 +165,7 @@ export function createInvoke(deps: InvokeDeps): Invoke {
     } else if (record.sideEffect === "spend") {
       result = await deps.gate.spend(record, args, env);
     } else {
-      result = await forward(deps, record, args, env.caller, env.extra.signal);
+      result = await forward(deps, record, args, env.caller, env.extra.mcpReq.signal);
     }
     const status = result._meta?.[META_STATUS];
     const gateOutcome = result._meta?.[META_GATE_OUTCOME];

@@ -2,7 +2,7 @@
 // are still derived from the catalog's zod schemas (z.toJSONSchema, as the SDK does), minus the
 // per-schema "$schema" URL and the SDK's default "execution" block, which tell an agent nothing.
 import { z } from "zod";
-import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { Tool } from "@modelcontextprotocol/server";
 import type { ToolRecord } from "./record.js";
 import { annotationsFor, metaFor } from "./annotations.js";
 

@@ -13,16 +13,16 @@ export const PROGRESS_INTERVAL_MS = 4_000;
 
 /** Runs `work`, sending a progress notification every `everyMs` until it settles or the call is cancelled. */
 export async function withProgress<T>(extra: Extra, everyMs: number, work: () => Promise<T>): Promise<T> {
-  const token = extra._meta?.progressToken;
+  const token = extra.mcpReq._meta?.progressToken;
   if (token === undefined || !(everyMs > 0)) return work();
   const started = performance.now();
   let progress = 0;
   const timer = setInterval(() => {
-    if (extra.signal.aborted) return clearInterval(timer);
+    if (extra.mcpReq.signal.aborted) return clearInterval(timer);
     progress++;
     const seconds = Math.round((performance.now() - started) / 1000);
     // A notification that cannot be delivered (the stream has gone) changes nothing about the call.
-    extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress, message: `Still working (${seconds} s)` } }).catch(() => {});
+    extra.mcpReq.notify({ method: "notifications/progress", params: { progressToken: token, progress, message: `Still working (${seconds} s)` } }).catch(() => {});
   }, everyMs);
   try {
     return await work();

@@ -1,9 +1,8 @@
 // Catalog records → MCP tools. Schemas, hints and our side-effect label are derived, never written twice.
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "@modelcontextprotocol/server";
 import type { ToolRecord } from "./record.js";
 import type { Caller } from "./caller.js";
 import type { Invoke } from "./invoke.js";
-import { ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { annotationsFor, metaFor } from "./annotations.js";
 import { toolList } from "./list.js";
 import { withProgress, PROGRESS_INTERVAL_MS } from "./progress.js";
@@ -27,10 +26,10 @@ export function registerTools(
         annotations: annotationsFor(record),
         _meta: metaFor(record, card),
       },
-      (args: Record<string, unknown>, extra) => withProgress(extra, progressIntervalMs, () => invoke(record, args, { caller: callerOf(extra), extra, server: server.server })),
+      (args: Record<string, unknown>, ctx) => withProgress(ctx, progressIntervalMs, () => invoke(record, args, { caller: callerOf(ctx), extra: ctx, server: server.server })),
     );
   }
   // Replaces the SDK's generated listing with the compact one built from the same records.
   const tools = toolList(records, card);
-  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
+  server.server.setRequestHandler('tools/list', () => ({ tools }));
 }

@@ -8,7 +8,7 @@
 // logs it). An answer that cannot be trusted as complete — bad JSON, a broken NDJSON line, an HTML page,
 // a body cut off part-way — throws MalformedAnswer naming what was wrong; it is never passed off as data.
 import { StringDecoder } from "node:string_decoder";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { UpstreamResponse } from "../upstream/client.js";
 import type { Timeouts } from "../config.js";
 import type { ToolRecord } from "./record.js";

@@ -2,8 +2,7 @@
 // server's answer leaves (or the client cancels, or the HTTP layer refuses the POST). It caps concurrent
 // `tools/call` per session and tells a graceful shutdown when every call has been answered. Calls past the
 // cap may wait, first come first served, in a short bounded queue for a slot (admitQueued).
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import type { Transport, JSONRPCMessage } from "@modelcontextprotocol/server";
 
 type Id = string | number;
 

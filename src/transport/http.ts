@@ -8,10 +8,10 @@ import { protoKeyProblem } from "./protoKey.js";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
-import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { SSEServerTransport } from "@modelcontextprotocol/server-legacy/sse";
+import { NodeStreamableHTTPServerTransport } from "@modelcontextprotocol/node";
+import { isInitializeRequest } from "@modelcontextprotocol/server";
+import type { McpServer } from "@modelcontextprotocol/server";
 import type { Logger } from "../log.js";
 import { readBearer, challenge, credentialDigest, sameCredential, fingerprintOf } from "./bearer.js";
 import { createOriginPolicy, isLoopbackHost } from "./origin.js";
@@ -331,7 +331,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     try {
       base = newSession(token, slot.address);
       const calls = new CallTracker(opts.maxConcurrentCallsPerSession, () => (session.lastActive = Date.now()));
-      const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      const transport: NodeStreamableHTTPServerTransport = new NodeStreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
           session.id = id;

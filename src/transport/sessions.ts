@@ -4,14 +4,14 @@
 // address's limit its stalest idle session may be closed early to admit a new one (http.ts).
 // Session slots are counted per remote address, from the moment a new session is admitted (a
 // reservation, before the transport has even accepted the initialize) until it closes or expires.
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import type { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
+import type { SSEServerTransport } from "@modelcontextprotocol/server-legacy/sse";
+import type { NodeStreamableHTTPServerTransport } from "@modelcontextprotocol/node";
+import type { McpServer } from "@modelcontextprotocol/server";
 import type { Logger } from "../log.js";
 import type { CallTracker } from "./calls.js";
 
 export type Session =
-  | (SessionBase & { kind: "streamable"; transport: StreamableHTTPServerTransport })
+  | (SessionBase & { kind: "streamable"; transport: NodeStreamableHTTPServerTransport })
   | (SessionBase & { kind: "sse"; transport: SSEServerTransport });
 
 interface SessionBase {

@@ -4,9 +4,7 @@
 // and validated (GuardedStdioTransport below), where the SDK's StdioServerTransport would parse the line
 // a second time; everything else is what that transport does.
 import type { Readable, Writable } from "node:stream";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import type { McpServer, Transport, JSONRPCMessage } from "@modelcontextprotocol/server";
 import type { Logger } from "../log.js";
 import { JsonRpcLineGuard, DEFAULT_MAX_LINE_BYTES, type LineGuardOptions } from "./stdioLimit.js";
 

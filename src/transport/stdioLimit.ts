@@ -14,7 +14,8 @@
 // member at the very start or the very end of the top-level object — where clients put it), else null.
 import { protoKeyProblem } from "./protoKey.js";
 import { Transform, type TransformCallback } from "node:stream";
-import { JSONRPCMessageSchema, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/server";
+import { JSONRPCMessageSchema } from "@modelcontextprotocol/core";
 
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
