@@ -49,7 +49,8 @@ async function main(): Promise<number | undefined> {
   process.on("SIGTERM", () => void shutdown(0));
   process.on("SIGINT", () => void shutdown(0));
   const caller = callerFor(app.ownKey!);
-  const server = createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context: app.context, card: config.confirmVia !== "form" });
+  // One server per connection (and one for a `server/discover` probe): both eras, from one factory.
+  const server = () => createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context: app.context, card: config.confirmVia !== "form" });
   await serveStdio(server, () => shutdown(0), { maxRequestBytes: config.maxRequestBytes, log });
   log.info("serving over stdio", { tools: app.tools.length, api: new URL(app.apiUrl).origin });
   // Started by hand (`npm start` in a terminal) rather than by a client, which pipes stdin: say what it

@@ -2,6 +2,15 @@
 // yes; every other answer, and every error (no capability, bad content, timeout, client gone), is not.
 import type { CallEnv } from "../tools/invoke.js";
 
+/** The one question, on both protocol eras: a single required boolean. */
+export const CONFIRM_SCHEMA = {
+  type: "object" as const,
+  properties: {
+    confirm: { type: "boolean" as const, title: "Confirm this charge", description: "Tick, then accept, to charge the card as described. Decline or cancel to charge nothing." },
+  },
+  required: ["confirm"],
+};
+
 export type FormAnswer = "yes" | "no" | "declined" | "cancelled" | "timeout" | "failed";
 
 export async function askByForm(env: CallEnv, message: string, waitMs: number): Promise<FormAnswer> {
@@ -10,13 +19,7 @@ export async function askByForm(env: CallEnv, message: string, waitMs: number): 
       {
         mode: "form",
         message,
-        requestedSchema: {
-          type: "object",
-          properties: {
-            confirm: { type: "boolean", title: "Confirm this charge", description: "Tick, then accept, to charge the card as described. Decline or cancel to charge nothing." },
-          },
-          required: ["confirm"],
-        },
+        requestedSchema: CONFIRM_SCHEMA,
       },
       { timeout: waitMs, signal: env.extra.mcpReq.signal },
     );

@@ -5,6 +5,7 @@
 // a second time; everything else is what that transport does.
 import type { Readable, Writable } from "node:stream";
 import type { McpServer, Transport, JSONRPCMessage } from "@modelcontextprotocol/server";
+import { serveStdio as serveStdioEntry } from "@modelcontextprotocol/server/stdio";
 import type { Logger } from "../log.js";
 import { JsonRpcLineGuard, DEFAULT_MAX_LINE_BYTES, type LineGuardOptions } from "./stdioLimit.js";
 
@@ -73,7 +74,12 @@ export class GuardedStdioTransport implements Transport {
   }
 }
 
-export async function serveStdio(server: McpServer, onClose: () => Promise<void>, opts: StdioOptions = {}): Promise<void> {
+/**
+ * Serves both protocol eras on stdin/stdout through the SDK's serveStdio: the opening exchange picks the era
+ * (a 2025 `initialize`, or a 2026-07-28 request carrying its version in `_meta`, `server/discover` first if
+ * the client negotiates), and one server from `factory` is pinned to the connection for its lifetime.
+ */
+export async function serveStdio(factory: () => McpServer, onClose: () => Promise<void>, opts: StdioOptions = {}): Promise<void> {
   const transport = new GuardedStdioTransport(process.stdin, process.stdout, {
     maxLineBytes: opts.maxRequestBytes ?? DEFAULT_MAX_LINE_BYTES,
     onReject: (kind, bytes) => opts.log?.warn("stdio message rejected", { kind, bytes }),
@@ -82,11 +88,13 @@ export async function serveStdio(server: McpServer, onClose: () => Promise<void>
   const close = async () => {
     if (closing) return;
     closing = true;
-    await server.close().catch(() => {});
+    await handle.close().catch(() => {});
     await onClose();
   };
+  const handle = serveStdioEntry(factory, {
+    transport,
+    onerror: (err) => opts.log?.debug("stdio serving error", { error: err.message }),
+  });
   process.stdin.on("end", () => void close());
   process.stdin.on("close", () => void close());
-  transport.onclose = () => void close();
-  await server.connect(transport);
 }
