@@ -4,16 +4,18 @@
 // database, so every race below crosses connections the way replicas do.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { createHash, randomUUID } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { spawn } from "node:child_process";
 import { FileStore } from "../src/store/file.js";
 import { PostgresStore } from "../src/store/postgres.js";
 import { SCHEMA_VERSION } from "../src/store/schema.js";
-import type { GateStore, NewConfirmation, NewSpend } from "../src/store/types.js";
+import { REQUEST_STATE_GRACE_MS, type GateStore, type NewConfirmation, type NewSpend } from "../src/store/types.js";
+import { REQUEST_STATE_KEY_FILE, REQUEST_STATES_FILE } from "../src/store/fileRequestState.js";
 import { createLogger } from "../src/log.js";
 import { systemClock } from "../src/gate/clock.js";
 import { startPostgres, type PgCluster } from "./helpers/postgres.js";
-import { tempDir } from "./helpers/stdio.js";
+import { CLI, tempDir } from "./helpers/stdio.js";
 import fc from "fast-check";
 import { redact, redactValue } from "../src/redact.js";
 import { hostile } from "./helpers/hostile.js";
@@ -32,6 +34,8 @@ interface Kind {
   tamper(a: GateStore, n: number, edit: (line: string) => string): Promise<void>;
   /** The audit lines as stored. */
   lines(a: GateStore): Promise<string[]>;
+  /** A new handle on a's state after a's process is gone (file: a closed, a new FileStore on its directory). */
+  reopen(a: GateStore): Promise<GateStore>;
 }
 
 let cluster: PgCluster | undefined;
@@ -57,6 +61,14 @@ const fileKind: Kind = {
   async lines(a) {
     return readFileSync(join(dirOf.get(a)!, "audit.jsonl"), "utf8").trim().split("\n");
   },
+  async reopen(a) {
+    const dir = dirOf.get(a)!;
+    await a.close();
+    const s = new FileStore(dir, systemClock, 60_000);
+    dirOf.set(s, dir);
+    opened.push(s);
+    return s;
+  },
 };
 
 const pgKind: Kind = {
@@ -66,6 +78,7 @@ const pgKind: Kind = {
     const [a, b] = await Promise.all([0, 1].map(() => PostgresStore.open({ url, confirmTtlMs: ttlMs, log, pollMs: 50 })));
     opened.push(a!, b!);
     dbOf.set(a!, url);
+    dbOf.set(b!, url);
     return [a!, b!];
   },
   async tamper(a, n, edit) {
@@ -75,6 +88,14 @@ const pgKind: Kind = {
   },
   async lines(a) {
     return (await cluster!.query<{ line: string }>(dbOf.get(a)!, "SELECT line FROM gate_audit ORDER BY seq")).map((r) => r.line);
+  },
+  async reopen(a) {
+    const url = dbOf.get(a)!;
+    await a.close();
+    const s = await PostgresStore.open({ url, confirmTtlMs: 60_000, log, pollMs: 50 });
+    opened.push(s);
+    dbOf.set(s, url);
+    return s;
   },
 };
 
@@ -272,6 +293,205 @@ describe.each((PG ? [fileKind, pgKind] : [fileKind]).map((k) => [k.name, k] as c
     });
     expect(await a.verifyAudit()).toMatchObject({ ok: true, lines: AUDIT_RUNS });
   });
+
+  it("the request-state secret is 32 bytes, made once: the same on both handles, when they race, and after a reopen", async () => {
+    const [a, b] = await kind.pair();
+    const first = await Promise.all([a.requestStateSecret(), b.requestStateSecret(), a.requestStateSecret(), b.requestStateSecret()]);
+    expect(first[0]).toHaveLength(32);
+    for (const k of first) expect(k.equals(first[0]!)).toBe(true);
+    first[0]!.fill(0); // a caller's copy: changing it changes nothing in the store
+    expect((await a.requestStateSecret()).equals(first[1]!)).toBe(true);
+    const c = await kind.reopen(a);
+    expect((await c.requestStateSecret()).equals(first[1]!)).toBe(true);
+    // Another store's secret is another one.
+    const [other] = await kind.pair();
+    expect((await other.requestStateSecret()).equals(first[1]!)).toBe(false);
+  });
+
+  it("a request state is used once: true, then false on either handle, for 20 racing uses, and after a reopen", async () => {
+    const [a, b] = await kind.pair();
+    const expiresAt = Date.now() + 60_000;
+    expect(await a.useRequestState("st-1", expiresAt)).toBe(true);
+    expect(await a.useRequestState("st-1", expiresAt)).toBe(false);
+    expect(await b.useRequestState("st-1", expiresAt)).toBe(false);
+    expect(await b.useRequestState("st-2", expiresAt)).toBe(true);
+    const raced = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).useRequestState("st-race", expiresAt)));
+    expect(raced.filter(Boolean)).toHaveLength(1);
+    const c = await kind.reopen(a);
+    for (const id of ["st-1", "st-2", "st-race"]) expect(await c.useRequestState(id, expiresAt), id).toBe(false);
+    expect(await c.useRequestState("st-3", expiresAt)).toBe(true);
+    // Any string is an id (as stored in JSON or text): no two collide.
+    const odd = ['a"b', "a\\b", "\u2028", "ünï", "st-1 "];
+    expect(await Promise.all(odd.map((id) => c.useRequestState(id, expiresAt)))).toEqual(odd.map(() => true));
+    expect(await Promise.all(odd.map((id) => c.useRequestState(id, expiresAt)))).toEqual(odd.map(() => false));
+  });
+
+  it("a request state past its expiry by more than the grace is refused and not recorded; one within it still counts", async () => {
+    const [a, b] = await kind.pair();
+    const now = Date.now();
+    // Too old to be remembered: refused every time (the gate refuses it by its HMAC expiry anyway).
+    expect(await a.useRequestState("st-old", now - REQUEST_STATE_GRACE_MS - 60_000)).toBe(false);
+    expect(await b.useRequestState("st-old", now - REQUEST_STATE_GRACE_MS - 60_000)).toBe(false);
+    // Just expired (clocks of replicas and database may differ by less than the grace): still once only.
+    expect(await a.useRequestState("st-just", now - 1_000)).toBe(true);
+    expect(await b.useRequestState("st-just", now - 1_000)).toBe(false);
+    // An id used once stays used even if a later call names a later expiry.
+    expect(await b.useRequestState("st-just", now + 60_000)).toBe(false);
+  });
+
+  it("each request state id yields exactly one true, whatever the order and handle of the uses (generated call orders)", async () => {
+    const [a, b] = await kind.pair();
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), fc.boolean(), fc.integer({ min: 1, max: 4 })), { minLength: 1, maxLength: 30 }), async (calls) => {
+        const prefix = `run${run++}-`;
+        const expiresAt = Date.now() + 60_000;
+        // Calls go out in concurrent batches of the generated sizes, on the generated handles.
+        const results: Array<[number, boolean]> = [];
+        for (let i = 0; i < calls.length; ) {
+          const batch = calls.slice(i, i + calls[i]![2]);
+          i += batch.length;
+          const got = await Promise.all(batch.map(([id, onA]) => (onA ? a : b).useRequestState(prefix + id, expiresAt)));
+          batch.forEach(([id], j) => results.push([id, got[j]!]));
+        }
+        for (const id of new Set(calls.map(([id]) => id))) {
+          expect(results.filter(([x, ok]) => x === id && ok), `id ${id} of ${JSON.stringify(calls)}`).toHaveLength(1);
+        }
+      }),
+      { numRuns: PG ? 15 : 60, seed: SEED },
+    );
+  });
+});
+
+describe("file store: request states on disk", () => {
+  const KEY_HEX = /^[0-9a-f]{64}\n$/;
+  const open = (dir: string, clock = systemClock) => {
+    const s = new FileStore(dir, clock, 60_000, { log });
+    opened.push(s);
+    return s;
+  };
+
+  it("the key file is 64 hex digits and a newline, mode 0600, and holds the secret", async () => {
+    const dir = tempDir();
+    const key = await open(dir).requestStateSecret();
+    const file = join(dir, REQUEST_STATE_KEY_FILE);
+    expect(readFileSync(file, "latin1")).toMatch(KEY_HEX);
+    expect(readFileSync(file, "latin1").trim()).toBe(key.toString("hex"));
+    if (process.platform !== "win32") expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it("processes racing on one new directory end with one key", async () => {
+    // Real processes (the built store, dist/), released together: each prints the SHA-256 of the key it got.
+    const dir = tempDir();
+    const store = join(CLI, "..", "store", "file.js");
+    const script = `const { FileStore } = await import(${JSON.stringify(store)}); const { createHash } = await import("node:crypto");
+      const s = new FileStore(${JSON.stringify(dir)}, Date.now, 60000); while (Date.now() < ${Date.now() + 1_500});
+      process.stdout.write(createHash("sha256").update(await s.requestStateSecret()).digest("hex")); await s.close();`;
+    const outs = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        new Promise<string>((resolve, reject) => {
+          const p = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+          let out = "";
+          let err = "";
+          p.stdout.on("data", (d) => (out += d));
+          p.stderr.on("data", (d) => (err += d));
+          p.on("error", reject);
+          p.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${err}`))));
+        }),
+      ),
+    );
+    expect(new Set(outs).size).toBe(1);
+    const key = await open(dir).requestStateSecret();
+    expect(createHash("sha256").update(key).digest("hex")).toBe(outs[0]);
+  }, 30_000);
+
+  it("a key file still being written is waited for; a damaged one is an error naming the file, never the key", async () => {
+    const dir = tempDir();
+    const file = join(dir, REQUEST_STATE_KEY_FILE);
+    const s = open(dir);
+    // Created by another process that has not written yet.
+    writeFileSync(file, "", { mode: 0o600 });
+    const hex = "ab".repeat(32);
+    setTimeout(() => writeFileSync(file, hex + "\n"), 100);
+    expect((await s.requestStateSecret()).toString("hex")).toBe(hex);
+
+    for (const damaged of ["cd".repeat(16) + "\n", "ef".repeat(33) + "\n", "zz".repeat(32), Buffer.alloc(32, 7).toString("latin1")]) {
+      const d = tempDir();
+      writeFileSync(join(d, REQUEST_STATE_KEY_FILE), damaged, "latin1");
+      const err = await open(d).requestStateSecret().then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(err?.message).toContain(join(d, REQUEST_STATE_KEY_FILE));
+      expect(err?.message).toMatch(/damaged/);
+      expect(err?.message).not.toContain(damaged.trim().slice(0, 8));
+    }
+  });
+
+  it("used states survive a restart until their grace has passed; a torn last line is skipped, the rest kept", async () => {
+    const dir = tempDir();
+    let now = Date.UTC(2026, 6, 28, 12);
+    const clock = () => now;
+    const a = open(dir, clock);
+    expect(await a.useRequestState("st-a", now + 60_000)).toBe(true);
+    expect(await a.useRequestState("st-b", now + 600_000)).toBe(true);
+    await a.close();
+    const file = join(dir, REQUEST_STATES_FILE);
+    expect(readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l))).toEqual([
+      { id: "st-a", expiresAt: now + 60_000 },
+      { id: "st-b", expiresAt: now + 600_000 },
+    ]);
+    appendFileSync(file, '{"id":"st-torn","expi'); // a crash mid-append: that use was never granted
+
+    const b = open(dir, clock);
+    expect(await b.useRequestState("st-a", now + 60_000)).toBe(false);
+    expect(await b.useRequestState("st-b", now + 600_000)).toBe(false);
+    expect(await b.useRequestState("st-torn", now + 60_000)).toBe(true);
+    await b.close();
+    // The torn bytes stay; the next line starts on a line of its own.
+    const lines = readFileSync(file, "utf8").split("\n");
+    expect(lines.slice(2)).toEqual(['{"id":"st-torn","expi', JSON.stringify({ id: "st-torn", expiresAt: now + 60_000 }), ""]);
+
+    // Past st-a's grace: forgotten at open, and refused if it comes again; st-b is still remembered.
+    now += 60_000 + REQUEST_STATE_GRACE_MS;
+    const c = open(dir, clock);
+    expect(await c.useRequestState("st-a", now - REQUEST_STATE_GRACE_MS)).toBe(false);
+    expect(await c.useRequestState("st-b", now + 1)).toBe(false);
+    // In memory too: an entry past its grace is dropped while running, and its id stays refused.
+    expect(await c.useRequestState("st-c", now + 1_000)).toBe(true);
+    now += 1_000 + REQUEST_STATE_GRACE_MS + 60_000;
+    expect(await c.useRequestState("st-d", now + 1_000)).toBe(true);
+    expect(await c.useRequestState("st-c", now - REQUEST_STATE_GRACE_MS - 60_000)).toBe(false);
+  });
+
+  it("a file mostly of forgotten states is rewritten at open with the live ones", async () => {
+    const dir = tempDir();
+    const now = Date.UTC(2026, 6, 28, 12);
+    const file = join(dir, REQUEST_STATES_FILE);
+    const old = Array.from({ length: 1_200 }, (_, i) => JSON.stringify({ id: `old-${i}`, expiresAt: now - REQUEST_STATE_GRACE_MS - 1 }) + "\n");
+    writeFileSync(file, old.join("") + JSON.stringify({ id: "live", expiresAt: now + 60_000 }) + "\n");
+    const s = open(dir, () => now);
+    expect(readFileSync(file, "utf8")).toBe(JSON.stringify({ id: "live", expiresAt: now + 60_000 }) + "\n");
+    if (process.platform !== "win32") expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(await s.useRequestState("live", now + 60_000)).toBe(false);
+    expect(await s.useRequestState("new", now + 60_000)).toBe(true);
+    expect(readFileSync(file, "utf8").trim().split("\n")).toHaveLength(2);
+  });
+
+  it("a use that cannot be written throws and grants nothing; the next one, once it can, is whole", async () => {
+    const dir = tempDir();
+    const s = open(dir);
+    // The descriptor closed under the store: the append fails as a full or vanished disk would.
+    const inner = (s as unknown as { requestStates: { fd: number } }).requestStates;
+    const fd = inner.fd;
+    closeSync(fd);
+    await expect(s.useRequestState("st-x", Date.now() + 60_000)).rejects.toThrow(/cannot record a used request state/);
+    inner.fd = openSync(join(dir, REQUEST_STATES_FILE), "a");
+    expect(await s.useRequestState("st-x", Date.now() + 60_000)).toBe(true);
+    expect(await s.useRequestState("st-x", Date.now() + 60_000)).toBe(false);
+    const lines = readFileSync(join(dir, REQUEST_STATES_FILE), "utf8").split("\n").filter(Boolean);
+    expect(lines.map((l) => JSON.parse(l).id)).toEqual(["st-x"]);
+  });
 });
 
 describe.skipIf(!PG)(skipped("postgres store: gate_audit_append", !PG, NO_POSTGRES), () => {
@@ -325,6 +545,35 @@ describe.skipIf(!PG)(skipped("postgres store: replicas", !PG, NO_POSTGRES), () =
     opened.push(d);
     expect(await d.consumeConfirmation(q2.digest)).toBeUndefined();
     expect((await d.getConfirmation(c2.id))?.state).toBe("expired");
+  });
+
+  it("used request states past their grace are deleted by later uses, a few rows each; live ones stay", async () => {
+    const [a, b] = await pgKind.pair();
+    const url = dbOf.get(a)!;
+    const grace = `${REQUEST_STATE_GRACE_MS / 1000} seconds`;
+    await cluster!.query(url, `INSERT INTO gate_request_state (id, expires_at) SELECT 'old-' || n, now() - interval '${grace}' - interval '1 hour' FROM generate_series(1, 40) AS n`);
+    await cluster!.query(url, `INSERT INTO gate_request_state (id, expires_at) VALUES ('within-grace', now() - interval '1 minute'), ('live', now() + interval '1 hour')`);
+    const count = async (like: string) => Number((await cluster!.query<{ n: string }>(url, "SELECT count(*) AS n FROM gate_request_state WHERE id LIKE $1", [like]))[0]!.n);
+    expect(await a.useRequestState("new-1", Date.now() + 60_000)).toBe(true);
+    expect(await count("old-%")).toBeLessThan(40);
+    expect(await count("old-%")).toBeGreaterThan(0); // bounded: not all at once
+    await Promise.all(["new-2", "new-3", "new-4"].map((id, i) => (i % 2 ? a : b).useRequestState(id, Date.now() + 60_000)));
+    expect(await count("old-%")).toBe(0);
+    expect(await count("new-%")).toBe(4);
+    expect(await b.useRequestState("within-grace", Date.now())).toBe(false);
+    expect(await b.useRequestState("live", Date.now() + 60_000)).toBe(false);
+  });
+
+  it("a damaged request-state secret row is an error naming the row, never its value", async () => {
+    const [a] = await pgKind.pair();
+    const url = dbOf.get(a)!;
+    await cluster!.query(url, "INSERT INTO gate_secret (name, value) VALUES ('request-state', '\\x0123456789abcdef'::bytea)");
+    const err = await a.requestStateSecret().then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(/row 'request-state' of gate_secret\) is damaged: it must be 32 bytes and is 8/);
+    expect(err?.message).not.toMatch(/0123456789|abcdef/);
   });
 
   it("creates the schema once when replicas start together, records its version, and leaves it on restart", async () => {

@@ -2,13 +2,14 @@
 // the audit chain as JSONL files in the state directory. Each method's check-and-mark runs inside one
 // synchronous span of the classes below (an async method runs synchronously up to its first await, and
 // these have none), so concurrent calls in this process cannot interleave. Not for several processes
-// on one directory: use PostgreSQL for replicas.
+// on one directory: use PostgreSQL for replicas. Request states: fileRequestState.ts.
 import { join } from "node:path";
 import { ConfirmationStore } from "../gate/confirmations.js";
 import { SpendJournal } from "../gate/journal.js";
 import { AuditLog, verifyAuditFile } from "../gate/audit.js";
 import { createLogger, type Logger } from "../log.js";
 import { capViolation } from "../gate/caps.js";
+import { FileRequestStates } from "./fileRequestState.js";
 import type { Clock } from "../gate/clock.js";
 import { startOfUtcDay, type AuditEvent, type Caps, type GateStore, type NewConfirmation, type NewSpend, type Reservation, type VerifyResult } from "./types.js";
 
@@ -30,6 +31,7 @@ export class FileStore implements GateStore {
   private readonly auditFile: string;
   private readonly journalFile: string;
   private readonly auditKeys: readonly string[];
+  private readonly requestStates: FileRequestStates;
 
   constructor(
     dir: string,
@@ -45,6 +47,7 @@ export class FileStore implements GateStore {
     this.journal = new SpendJournal(this.journalFile, clock, log);
     this.audit = new AuditLog(this.auditFile, clock, log, this.auditKeys[0]);
     this.confirmations = new ConfirmationStore(clock, confirmTtlMs);
+    this.requestStates = new FileRequestStates(dir, clock, log);
   }
 
   async openConfirmation(n: NewConfirmation) {
@@ -120,8 +123,17 @@ export class FileStore implements GateStore {
     return verifyAuditFile(this.auditFile, { journalFile: this.journalFile, keys: this.auditKeys });
   }
 
+  requestStateSecret() {
+    return this.requestStates.secretBytes();
+  }
+
+  async useRequestState(id: string, expiresAt: number) {
+    return this.requestStates.use(id, expiresAt);
+  }
+
   async close() {
     this.journal.close();
     this.audit.close();
+    this.requestStates.close();
   }
 }

@@ -15,7 +15,10 @@
 //    (postgresAudit.ts), so the key never reaches the database;
 //  - a replica holds a presence lock for its life; a "sending" row of a replica that is gone reads as
 //    in doubt, and is re-sent only with its own key. The first replica to start when none is alive
-//    expires every open confirmation (a restart of the service forgets them, like the file store).
+//    expires every open confirmation (a restart of the service forgets them, like the file store);
+//  - the request-state secret is one row of gate_secret, made by whichever replica asks first (INSERT …
+//    ON CONFLICT DO NOTHING, then a SELECT in a new snapshot, so a racing loser reads the winner's row);
+//    a used request state is one INSERT … ON CONFLICT DO NOTHING RETURNING into gate_request_state.
 // Times that decide something (expiry, the UTC day of a cap) are the database's, one clock for all.
 import pg from "pg";
 import { randomBytes } from "node:crypto";
@@ -26,6 +29,7 @@ import { redactedJson } from "../redact.js";
 import { capViolation } from "../gate/caps.js";
 import { MAX_OPEN, sameSecret } from "../gate/confirmations.js";
 import { LOCK, migrate } from "./schema.js";
+import { REQUEST_STATE_GRACE_MS, REQUEST_STATE_SECRET_BYTES } from "./types.js";
 import type {
   AuditEvent,
   Caps,
@@ -70,6 +74,11 @@ const CONFIRMATION = `id, token, digest, tool, args, caller, view, credits, crea
 
 const JOURNAL = `key, digest, tool, operation_id, body, credits, caller, organization, sent_at, status, owner,
   CASE WHEN state = 'sending' AND NOT gate_owner_alive(owner) THEN 'unknown' ELSE state END AS state`;
+
+/** gate_secret's row of the request-state HMAC key. */
+const REQUEST_STATE_SECRET = "request-state";
+/** Rows past their grace that one useRequestState deletes, at most. */
+const PRUNE_ROWS = 16;
 
 /** Credits since midnight UTC where `column` = $1: in flight and in doubt count, spends the API refused (answered ≥ 400) do not. */
 const creditsToday = (column: "caller" | "organization") => `SELECT coalesce(sum(credits), 0) AS total FROM gate_journal
@@ -127,6 +136,7 @@ const toConfirmation = (r: ConfirmationRow): Confirmation => ({
 export class PostgresStore implements GateStore {
   readonly where: string;
   private lastSweep = 0;
+  private secret: Promise<Buffer> | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -374,6 +384,61 @@ export class PostgresStore implements GateStore {
 
   async verifyAudit(): Promise<VerifyResult> {
     return verifyAuditRows(this.pool, { keys: this.opts.auditKeys ?? [] });
+  }
+
+  // ── Request states ─────────────────────────────────────────────────────────────────────────────
+
+  /** Read (or made) once per instance and kept; a failure is not kept (the next call tries again). */
+  requestStateSecret(): Promise<Buffer> {
+    this.secret ??= this.readOrCreateSecret().catch((err: unknown) => {
+      this.secret = undefined;
+      throw err;
+    });
+    // A copy: a caller that changes its buffer does not change the store's.
+    return this.secret.then((b) => Buffer.from(b));
+  }
+
+  private async readOrCreateSecret(): Promise<Buffer> {
+    // Two statements, not one: a single INSERT … ON CONFLICT + SELECT would read from the snapshot taken
+    // before a racing replica's row committed, and find nothing. The bytes are made here (node:crypto, no
+    // pgcrypto needed); a replica that loses the race has its bytes dropped by ON CONFLICT.
+    await this.pool.query("INSERT INTO gate_secret (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", [REQUEST_STATE_SECRET, randomBytes(REQUEST_STATE_SECRET_BYTES)]);
+    const r = await this.pool.query<{ value: Buffer }>("SELECT value FROM gate_secret WHERE name = $1", [REQUEST_STATE_SECRET]);
+    const value = r.rows[0]?.value;
+    if (!value || value.length !== REQUEST_STATE_SECRET_BYTES) {
+      // Never the value.
+      throw new Error(
+        `the request-state secret (row '${REQUEST_STATE_SECRET}' of gate_secret) is damaged: it must be ${REQUEST_STATE_SECRET_BYTES} bytes and is ${value?.length ?? 0}. ` +
+          "Stop every replica, delete that row, and start again (a new secret is made; request states handed out under the old one are refused)",
+      );
+    }
+    return value;
+  }
+
+  async useRequestState(id: string, expiresAt: number): Promise<boolean> {
+    if (typeof id !== "string" || id === "") throw new TypeError("a request state id is a non-empty string");
+    if (!Number.isFinite(expiresAt)) throw new TypeError("a request state's expiresAt is epoch milliseconds");
+    // A state so old that its row may already be gone is refused without a row, so an id never gets a
+    // second true; the grace is measured on the database's clock, the one that deletes rows.
+    const r = await this.pool.query(
+      `INSERT INTO gate_request_state (id, expires_at)
+       SELECT $1, to_timestamp($2::double precision / 1000)
+       WHERE to_timestamp($2::double precision / 1000) > now() - make_interval(secs => $3::double precision / 1000)
+       ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [id, expiresAt, REQUEST_STATE_GRACE_MS],
+    );
+    // Each use takes a few rows past their grace with it: the table stays about as large as the live
+    // states, with no timer. SKIP LOCKED: concurrent uses delete different rows, never wait on each other.
+    // The use is already recorded: a failed clean-up is only reported, the next use tries again.
+    await this.pool
+      .query(
+        `DELETE FROM gate_request_state WHERE id IN (
+           SELECT id FROM gate_request_state WHERE expires_at <= now() - make_interval(secs => $1::double precision / 1000)
+           LIMIT ${PRUNE_ROWS} FOR UPDATE SKIP LOCKED)`,
+        [REQUEST_STATE_GRACE_MS],
+      )
+      .catch((err: Error) => this.opts.log.warn("postgres: could not delete old request states", { error: err.message }));
+    return r.rowCount === 1;
   }
 
   async close(): Promise<void> {

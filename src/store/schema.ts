@@ -155,6 +155,27 @@ END
 $$;
 `,
   },
+  {
+    version: 4,
+    description: "server secrets (the request-state HMAC key) and used request states",
+    // gate_secret: secrets the replicas share with no configuration, made by the first replica that needs
+    // one (INSERT … ON CONFLICT DO NOTHING, then read). gate_request_state: each request state id that was
+    // accepted once; the primary key makes "first use" one INSERT on any replica. Rows are deleted some
+    // time after expires_at (postgres.ts), so the expires_at index serves that deletion.
+    sql: `
+CREATE TABLE gate_secret (
+  name        text PRIMARY KEY,
+  value       bytea NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE gate_request_state (
+  id          text PRIMARY KEY,
+  expires_at  timestamptz NOT NULL
+);
+CREATE INDEX gate_request_state_expires ON gate_request_state (expires_at);
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -148,8 +148,34 @@ export interface GateStore {
   /** Checks the whole chain as stored (every break, 1-based lines), and that every journaled spend is audited. */
   verifyAudit(): Promise<VerifyResult>;
 
+  // The confirmation flow's request state (round one hands the client an HMAC'd state; round two returns it).
+  /**
+   * The HMAC secret of request states: 32 random bytes made once per store (the first call, on any
+   * replica or process, wins a race) and the same ever after, so every replica checks every state with
+   * no configuration. Never logged.
+   */
+  requestStateSecret(): Promise<Buffer>;
+  /**
+   * Marks a request state id used, atomically: true the first time for an id, false every later time, on
+   * any replica and after a restart, for as long as the state can be valid. `expiresAt` (epoch ms) is the
+   * state's own expiry; an entry is forgotten only REQUEST_STATE_GRACE_MS after it, and a state already
+   * that old is refused (false) without being recorded, so no id ever gets a second true. Durable before
+   * it resolves true; throws when it cannot record the use.
+   */
+  useRequestState(id: string, expiresAt: number): Promise<boolean>;
+
   close(): Promise<void>;
 }
+
+/** Bytes of the request-state HMAC secret. */
+export const REQUEST_STATE_SECRET_BYTES = 32;
+
+/**
+ * How long past its expiry a used request state is still remembered. The state's HMAC expiry is checked
+ * by the gate's clock, pruning by the store's (PostgreSQL: the database's): the margin covers skew
+ * between them, so an entry is never forgotten while the gate could still accept its state.
+ */
+export const REQUEST_STATE_GRACE_MS = 5 * 60_000;
 
 /** Midnight UTC of the day `ms` falls in: the daily cap's window. */
 export function startOfUtcDay(ms: number): number {
