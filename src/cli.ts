@@ -39,7 +39,7 @@ async function main(): Promise<number | undefined> {
     process.stdout.write(`${SERVER_VERSION}\n`);
     return 0;
   }
-  const log = createLogger(config.logLevel, undefined, [], { deferred: true }).withSecrets([...(config.apiKey ? [config.apiKey] : []), ...config.auditKeys]);
+  const log = createLogger(config.logLevel, undefined, [], { deferred: true }).withSecrets([...(config.apiKey ? [config.apiKey] : []), ...config.auditKeys, ...(config.requestStateSecret ? [config.requestStateSecret.toString("utf8")] : [])]);
   const app = await startApp(config, log);
   if (config.transport === "http") return serveOverHttp(config, app, log);
   const shutdown = async (code: number) => {

@@ -33,6 +33,11 @@ export interface Config {
    * verify` checks them under any. Empty: no keyed chain. Never printed.
    */
   auditKeys: readonly string[];
+  /**
+   * GEOPERA_REQUEST_STATE_SECRET (32+ bytes): the HMAC key of 2026-07-28 confirmation states. Unset: the
+   * store's own, generated once (shared by every replica on one PostgreSQL store). Never printed.
+   */
+  requestStateSecret?: Buffer;
   /** Upstream base URL; undefined with --sandbox until the sandbox has started. */
   apiUrl?: string;
   /** The server's own key (stdio). Never lent to HTTP clients. */
@@ -118,6 +123,8 @@ Environment:
   GEOPERA_AUDIT_KEY   optional audit key (16+ characters): every audit line then carries an HMAC-SHA256
                       under it, and audit verify checks them. Rotate with "new,old": lines are written
                       under the first, verify accepts any listed key but never an older after a newer
+  GEOPERA_REQUEST_STATE_SECRET  optional (32+ bytes): HMAC key of 2026-07-28 confirmation states; unset,
+                      the store generates one and keeps it (request-state.key, or the PostgreSQL store)
 
 Options:
   --sandbox                   run against the embedded sandbox API (no account, no key)
@@ -210,6 +217,14 @@ function storeUrl(raw: string | undefined, source: string): string | undefined {
     return raw;
   }
   throw new ConfigError(`${source} must be file:<dir> or postgres://user@host:port/database`);
+}
+
+/** GEOPERA_REQUEST_STATE_SECRET: at least 32 bytes (the SDK's codec refuses less). Never echoed. */
+function requestStateSecret(raw: string | undefined): Buffer | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  const key = Buffer.from(raw, "utf8");
+  if (key.length < 32) throw new ConfigError(`GEOPERA_REQUEST_STATE_SECRET is ${key.length} bytes; use at least 32 (e.g. openssl rand -hex 32), or unset it to use the store's own`);
+  return key;
 }
 
 /** GEOPERA_AUDIT_KEY: one key, or "new,old,…" (newest first). A key is never echoed in an error. */
@@ -359,6 +374,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     if (!/^\d{1,15}:[0-9a-fA-F]{64}$/.test(expectHead)) throw new ConfigError(`--expect-head must be <line count>:<64 hex digits>, as audit verify prints the head, got "${expectHead}"`);
   }
   const auditKeys = auditKeyList(env.GEOPERA_AUDIT_KEY);
+  const stateSecret = requestStateSecret(env.GEOPERA_REQUEST_STATE_SECRET);
 
   const ttl = seconds(positiveInt("--confirm-ttl", v["confirm-ttl"])) ?? 600_000;
   if (ttl > MAX_TTL_MS) throw new ConfigError(`--confirm-ttl must be at most ${MAX_TTL_MS / 1000} seconds`);
@@ -372,6 +388,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     auditFile,
     expectHead,
     auditKeys,
+    ...(stateSecret ? { requestStateSecret: stateSecret } : {}),
     apiUrl,
     apiKey,
     sandbox,

@@ -11,7 +11,7 @@
 // process, PostgreSQL for several replicas. Each check-and-mark is one atomic step of the store, so the
 // rules hold across replicas: "this run" means this process; a row another process left is re-confirmed.
 import { randomUUID } from "node:crypto";
-import type { CallToolResult } from "@modelcontextprotocol/server";
+import type { CallToolResult, InputRequiredResult } from "@modelcontextprotocol/server";
 import type { Config } from "../config.js";
 import type { CallEnv, InvokeDeps, SpendGate } from "../tools/invoke.js";
 import { forward } from "../tools/invoke.js";
@@ -23,18 +23,19 @@ import { acceptedUnreadable, isSuccessStatus, FILE_TOO_LARGE } from "../tools/ac
 import { sendWithRetry, SPEND_RETRY_STATUS } from "../upstream/retry.js";
 import { describeNetworkError } from "../upstream/errors.js";
 import { redact, redactValue, redactedJson } from "../redact.js";
-import type { AuditEvent, Confirmation, GateStore, SpendEntry } from "../store/types.js";
+import type { AuditEvent, Confirmation, ConfirmationState, GateStore, SpendEntry } from "../store/types.js";
 import { callDigest } from "./digest.js";
 import { capViolation, needsDailyTotal, unknownCredits } from "./caps.js";
 import { spendFacts, factsAsText, previewObject, withServerFact, type SpendFactsResult } from "./facts.js";
 import { chargedOrganization } from "./organization.js";
 import { chooseChannel, type Channel } from "./channel.js";
-import { askByForm } from "./form.js";
+import { askByForm, type FormAnswer } from "./form.js";
 import { createConfirmRoutes } from "./pageRoutes.js";
 import { createPageServer } from "./pageServer.js";
 import { systemClock, type Clock } from "./clock.js";
 import { pendingMeta, META_IDEMPOTENCY_KEY } from "../card/meta.js";
 import { confirmationView } from "../resources/confirmations.js";
+import { createRounds, clientElicitation, isModernRequest, shownHash, type Round } from "./rounds.js";
 
 export interface PageHost {
   /** Base URL the person opens, e.g. http://127.0.0.1:43121 or the hosted --public-url. */
@@ -65,6 +66,9 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       sent_at: new Date(e.sentAt).toISOString(),
     });
   for (const e of await store.spendsInDoubt()) reportInDoubt(e);
+  // 2026-07-28 confirmation rounds: sealed with the operator's secret, or the one the store keeps (shared by
+  // every replica on the store). Each state lives as long as a page confirmation.
+  const rounds = createRounds(config.requestStateSecret ?? (await store.requestStateSecret()), config.confirmTtlMs, store, clock);
 
   let pageHost: PageHost;
   let hosted = false;
@@ -209,7 +213,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     return { ...spendFacts(record, args, obj, [env.caller.credential]), preview: obj };
   }
 
-  async function spend(record: ToolRecord, agentArgs: Record<string, unknown>, env: CallEnv): Promise<CallToolResult> {
+  async function spend(record: ToolRecord, agentArgs: Record<string, unknown>, env: CallEnv): Promise<CallToolResult | InputRequiredResult> {
     const caller = env.caller;
     const digest = callDigest(record.name, agentArgs, caller.fingerprint);
     // From here on the arguments are redacted values (the same object when nothing needed it): what the
@@ -218,6 +222,15 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     // agent's own arguments, so a repeat of exactly this call is still recognised.
     const args = redactValue(agentArgs, [caller.credential]);
     const base: Base = { tool: record.name, digest, caller: caller.fingerprint, args };
+
+    // 2026-07-28: a retried call carries the answer to our question and the state we sealed with it. A state
+    // that is altered, expired, used or another call's ends the call here: nothing is sent.
+    const modern = isModernRequest(env);
+    const round: Round = modern ? await rounds.read(env, digest) : { kind: "first" };
+    if (round.kind === "refused") {
+      await audit({ ...base, event: "refused", channel: "none", detail: `request state: ${round.reason}` });
+      return notSent(`${record.name} was not sent. ${round.text}`, "refused", round.reason);
+    }
 
     // Rule 1.
     const open = await store.unsettledSpend(digest);
@@ -256,7 +269,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       facts.view = withServerFact(facts.view, ["Earlier attempt", `An identical charge was sent at ${new Date(open.sentAt).toISOString()} and never answered; confirming re-sends that same request (Idempotency-Key ${open.key}), so the API charges it at most once.`]);
     }
 
-    const channel = chooseChannel(config.confirmVia, env.server.getClientCapabilities()?.elicitation, hosted);
+    const channel = chooseChannel(config.confirmVia, clientElicitation(env), hosted);
     if (channel === "none") {
       await audit({ ...base, event: "refused", channel: "none", detail: "no confirmation channel" });
       return notSent(
@@ -268,8 +281,20 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     }
 
     if (channel === "form") {
-      await audit({ ...base, event: "asked", channel });
-      const answer = await askByForm(env, factsAsText(facts.view), config.confirmWaitMs);
+      const text = factsAsText(facts.view);
+      let answer: FormAnswer;
+      if (modern) {
+        // Round one, or an answer to a question whose text is no longer what the charge looks like (the
+        // API's figures moved between rounds): ask (again), with the text as it is now.
+        if (round.kind !== "answer" || round.channel !== "form" || round.shownHash !== shownHash(text)) {
+          await audit({ ...base, event: "asked", channel });
+          return rounds.askForm(digest, text);
+        }
+        answer = round.form;
+      } else {
+        await audit({ ...base, event: "asked", channel });
+        answer = await askByForm(env, text, config.confirmWaitMs);
+      }
       if (answer !== "yes") {
         // A person's "no" is final: a page confirmation of this exact call (another session's, on a shared store) is closed too.
         if (answer === "no" || answer === "declined" || answer === "cancelled") await store.closeConfirmation({ digest });
@@ -288,7 +313,18 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     const expires = new Date(c.expiresAt).toISOString();
 
     if (channel === "url") {
-      const state = await askByUrl(env, c, link, factsAsText(facts.view), config.confirmWaitMs, store);
+      const text = factsAsText(facts.view);
+      let state: ConfirmationState | "cancelled";
+      if (modern) {
+        // Round one (or a round about another page confirmation, or other figures): hand out the link.
+        if (round.kind !== "answer" || round.channel !== "url" || round.confirmation !== c.id || round.shownHash !== shownHash(text)) {
+          return rounds.askUrl(digest, text, link, c.id);
+        }
+        // The client opened the page; the person decides there (a confirmed page was already used by rule 2).
+        state = round.accepted ? await store.waitForDecision(c.id, config.confirmWaitMs, env.extra.mcpReq.signal) : round.form === "declined" ? "declined" : "cancelled";
+      } else {
+        state = await askByUrl(env, c, link, text, config.confirmWaitMs, store);
+      }
       if (state === "confirmed") {
         const mine = await store.consumeConfirmation(digest);
         if (mine) return send(record, args, env, digest, facts.credits, "url", open, organization);

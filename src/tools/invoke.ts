@@ -1,6 +1,6 @@
 // The single call path every tool goes through: re-check exposure → (spend: the gate) → upstream →
 // shape → log. The SDK has already validated the arguments against the tool's strict schema.
-import type { CallToolResult, Server, ServerContext } from "@modelcontextprotocol/server";
+import { isInputRequiredResult, type CallToolResult, type InputRequiredResult, type Server, type ServerContext } from "@modelcontextprotocol/server";
 import type { ToolRecord } from "./record.js";
 import type { Caller } from "./caller.js";
 import type { UpstreamClient } from "../upstream/client.js";
@@ -22,9 +22,12 @@ export interface CallEnv {
   server: Server;
 }
 
-/** The spend gate's contract: it alone decides whether a spend is forwarded, and forwards it itself. */
+/**
+ * The spend gate's contract: it alone decides whether a spend is forwarded, and forwards it itself. On
+ * protocol 2026-07-28 its answer may be an input-required round (the question for the person).
+ */
 export interface SpendGate {
-  spend(record: ToolRecord, args: Record<string, unknown>, env: CallEnv): Promise<CallToolResult>;
+  spend(record: ToolRecord, args: Record<string, unknown>, env: CallEnv): Promise<CallToolResult | InputRequiredResult>;
 }
 
 export interface InvokeDeps {
@@ -37,7 +40,7 @@ export interface InvokeDeps {
   isExposed(name: string): boolean;
 }
 
-export type Invoke = (record: ToolRecord, args: Record<string, unknown>, env: CallEnv) => Promise<CallToolResult>;
+export type Invoke = (record: ToolRecord, args: Record<string, unknown>, env: CallEnv) => Promise<CallToolResult | InputRequiredResult>;
 
 const secondsText = (ms: number) => `${Math.ceil(ms / 1000)} s`;
 
@@ -163,7 +166,13 @@ export function createInvoke(deps: InvokeDeps): Invoke {
     if (!deps.isExposed(record.name)) {
       result = toolError(`${record.name} is not enabled on this server.`);
     } else if (record.sideEffect === "spend") {
-      result = await deps.gate.spend(record, args, env);
+      const answer = await deps.gate.spend(record, args, env);
+      if (isInputRequiredResult(answer)) {
+        // The person is being asked (2026-07-28): nothing was sent, the client comes back with the answer.
+        deps.log.info("tool call", { tool: record.name, side_effect: record.sideEffect, ms: Math.round(performance.now() - started), upstream_status: null, outcome: "input_required", caller: env.caller.fingerprint });
+        return answer;
+      }
+      result = answer;
     } else {
       result = await forward(deps, record, args, env.caller, env.extra.mcpReq.signal);
     }

@@ -9,9 +9,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { SSEServerTransport } from "@modelcontextprotocol/server-legacy/sse";
-import { NodeStreamableHTTPServerTransport } from "@modelcontextprotocol/node";
-import { isInitializeRequest } from "@modelcontextprotocol/server";
-import type { McpServer } from "@modelcontextprotocol/server";
+import { NodeStreamableHTTPServerTransport, toNodeHandler } from "@modelcontextprotocol/node";
+import { createMcpHandler, isInitializeRequest, isLegacyRequest } from "@modelcontextprotocol/server";
+import type { AuthInfo, McpServer } from "@modelcontextprotocol/server";
 import type { Logger } from "../log.js";
 import { readBearer, challenge, credentialDigest, sameCredential, fingerprintOf } from "./bearer.js";
 import { createOriginPolicy, isLoopbackHost } from "./origin.js";
@@ -75,7 +75,10 @@ export interface HttpServeOptions {
   callQueueWaitMs?: number;
   /** Interval of the `: keep-alive` comment on open legacy SSE streams, so proxies keep them. Default 15 s. */
   sseKeepAliveMs?: number;
-  /** Builds one MCP server for one session, bound to that session's caller credential. */
+  /**
+   * Builds one MCP server bound to one caller credential: for a 2025 session (it lives as long as the
+   * session), or for one 2026-07-28 request (it serves that request only).
+   */
   createSessionServer(credential: string, hooks: SessionHooks): McpServer;
   /**
    * Browser routes under /confirm/, served WITHOUT bearer auth (Host and Origin checks still apply).
@@ -129,6 +132,20 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
         timeoutMs: cc.timeoutMs ?? 10_000,
       })
     : undefined;
+  // 2026-07-28 on POST /mcp: no session, one server per request from the same factory, bound to the bearer
+  // of that request (passed as authInfo; the SDK verifies nothing itself). The SDK checks the version
+  // envelope and the Mcp-Method / Mcp-Name headers against the body. 2025 traffic never reaches it.
+  const modern = createMcpHandler(
+    (ctx) => {
+      const token = ctx.authInfo?.token;
+      if (!token) throw new Error("2026-07-28 request without a credential"); // route() never lets one through
+      const credential = credentialDigest(token);
+      return opts.createSessionServer(token, { credentialRejected: () => closeRevoked(credential) });
+    },
+    { legacy: "reject", maxRequestBodySize: opts.maxRequestBytes, onerror: (err) => log.debug("2026-07-28 request error", { error: err.message }) },
+  );
+  const serveModern = toNodeHandler(modern, { maxRequestBodySize: opts.maxRequestBytes });
+
   // A slot frees when one of the address's sessions closes or expires: at the latest one idle window on.
   const perAddressRetryAfter = String(Math.max(1, Math.min(60, Math.ceil(opts.sessionIdleMs / 1000))));
   /** Responses still being written, other than long-lived listening streams (GET /sse, GET /mcp). */
@@ -321,7 +338,12 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     if (req.method !== "POST") return refuse(req, res, 400, RPC.serverError, "Bad Request: No valid session ID provided", "no session");
     const read = await readBody(req, res);
     if (!read) return;
-    if (!isInitializeRequest(read.body)) return refuse(req, res, 400, RPC.serverError, "Bad Request: No valid session ID provided", "no session");
+    if (!isInitializeRequest(read.body)) {
+      // Not a 2025 session's: a 2026-07-28 request (the SDK's own classification), or a 2025 request
+      // without its session.
+      if (!(await isLegacyRequest(headersOnly(req), read.body, { maxRequestBodySize: opts.maxRequestBytes }))) return handleModern(req, res, token, read.body);
+      return refuse(req, res, 400, RPC.serverError, "Bad Request: No valid session ID provided", "no session");
+    }
     const initializeId = (read.body as unknown as { id: string | number }).id;
     if (!(await credentialAccepted(req, res, token, initializeId))) return;
     const slot = admitSession(req, res, initializeId);
@@ -352,6 +374,15 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
         await base?.server.close().catch(() => {});
       }
     }
+  };
+
+  /** One 2026-07-28 request: the credential checked (cached verdicts), then served by a server of its own. */
+  const handleModern = async (req: IncomingMessage, res: ServerResponse, token: string, body: unknown) => {
+    const id = requestIdOf(body);
+    if (draining && carriesRequest(body)) return refuseDraining(req, res, id);
+    if (!(await credentialAccepted(req, res, token, id))) return;
+    const auth: AuthInfo = { token, clientId: fingerprintOf(credentialDigest(token)), scopes: [] };
+    await serveModern(Object.assign(req, { auth }), res, body);
   };
 
   const handleSse = async (req: IncomingMessage, res: ServerResponse, token: string) => {
@@ -491,6 +522,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       clearTimeout(timer);
       if (!finished) log.warn("shutdown grace over with work in flight", { in_flight_requests: inFlight.size, in_flight_calls: sessions.inFlight() });
       await sessions.closeAll("shutdown");
+      await modern.close().catch(() => {});
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await stopped;
@@ -510,6 +542,25 @@ function pathOf(req: IncomingMessage): string {
   } catch {
     return "/";
   }
+}
+
+/**
+ * The request as the SDK's era classifier reads it: method and headers (MCP-Protocol-Version); the body
+ * it is given already parsed, so nothing is read or copied twice.
+ */
+function headersOnly(req: IncomingMessage): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+  }
+  return new Request("http://localhost/mcp", { method: req.method, headers });
+}
+
+/** The id of a single request body, for a refusal's answer (null for a batch or a notification). */
+function requestIdOf(body: unknown): string | number | null {
+  const id = (body as { id?: unknown } | null)?.id;
+  return typeof id === "string" || typeof id === "number" ? id : null;
 }
 
 /** True when a POST body holds at least one request (not only answers or notifications). */
