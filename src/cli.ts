@@ -51,7 +51,7 @@ async function main(): Promise<number | undefined> {
   const caller = callerFor(app.ownKey!);
   // One server per connection (and one for a `server/discover` probe): both eras, from one factory.
   const server = () => createServer({ tools: app.tools, invoke: app.invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context: app.context, card: config.confirmVia !== "form" });
-  await serveStdio(server, () => shutdown(0), { maxRequestBytes: config.maxRequestBytes, log });
+  await serveStdio(server, () => shutdown(0), { maxRequestBytes: config.maxRequestBytes, log, only2025: config.protocolEras === "2025" });
   log.info("serving over stdio", { tools: app.tools.length, api: new URL(app.apiUrl).origin });
   // Started by hand (`npm start` in a terminal) rather than by a client, which pipes stdin: say what it
   // is waiting for, or the silence looks like a hang. Stderr, one line.
@@ -76,6 +76,7 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
     allowedOrigins: config.allowedOrigins,
     publicUrl: config.publicUrl,
     maxRequestBytes: config.maxRequestBytes,
+    serveModern: config.protocolEras === "both",
     maxConcurrentCallsPerSession: config.maxConcurrentCallsPerSession,
     callQueue: config.callQueue,
     callQueueWaitMs: config.callQueueWaitMs,

@@ -7,6 +7,7 @@ import { TOOL_NAMES } from "./tools/catalog.js";
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 export type ConfirmVia = "auto" | "form" | "page";
 export type Transport = "stdio" | "http";
+export type ProtocolEras = "both" | "2025";
 
 export interface Timeouts {
   /** TCP connect to the API. */
@@ -48,6 +49,11 @@ export interface Config {
   tools?: readonly string[];
   logLevel: LogLevel;
   transport: Transport;
+  /**
+   * Protocol eras served: "both" (2025 clients through initialize, 2026-07-28 per request) or "2025" (an
+   * operator who is not ready for 2026-07-28 clients; negotiating clients fall back to initialize).
+   */
+  protocolEras: ProtocolEras;
   host: string;
   port: number;
   allowedOrigins: readonly string[];
@@ -131,6 +137,12 @@ Options:
   --read-only                 expose only the read tools
   --tools a,b,c               expose only these tools (unknown names stop start-up)
   --transport stdio|http      default stdio
+  --protocol-eras both|2025   protocol versions served (default both): 2025-era clients (2024-11-05 to
+                              2025-11-25: initialize, then a session) on stdio, Streamable HTTP /mcp and
+                              SSE /sse; 2026-07-28 (per-request version in _meta) on stdio and POST /mcp.
+                              A client picks by what it sends first: initialize = 2025, server/discover or
+                              a request with the 2026-07-28 envelope = 2026-07-28. With 2025, those get
+                              "method not found" / 400 and negotiating clients fall back to initialize
   --host H --port P           HTTP listener (default 127.0.0.1:8787)
   --allowed-origins a,b       browser origins allowed over HTTP (default: loopback only)
   --public-url URL            base URL of the confirmation page in HTTP mode
@@ -305,6 +317,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
         "call-queue-wait": { type: "string" },
         "progress-interval": { type: "string" },
         "confirm-via": { type: "string" },
+        "protocol-eras": { type: "string" },
         "confirm-port": { type: "string" },
         "confirm-wait": { type: "string" },
         "confirm-ttl": { type: "string" },
@@ -396,6 +409,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     tools,
     logLevel: oneOf<LogLevel>("--log-level", v["log-level"], LOG_LEVELS, "info"),
     transport,
+    protocolEras: oneOf<ProtocolEras>("--protocol-eras", v["protocol-eras"], ["both", "2025"], "both"),
     host: v.host ?? "127.0.0.1",
     port: port("--port", v.port, 8787),
     allowedOrigins: list(v["allowed-origins"]) ?? [],

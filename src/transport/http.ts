@@ -36,6 +36,8 @@ export interface HttpServeOptions {
   /** Base URL people reach this listener at (behind a reverse proxy): its host is an accepted Host. */
   publicUrl?: string;
   maxRequestBytes: number;
+  /** Serve 2026-07-28 requests on POST /mcp (default true); false: 2025 sessions only. */
+  serveModern?: boolean;
   maxConcurrentCallsPerSession: number;
   sessionIdleMs: number;
   shutdownGraceMs: number;
@@ -145,6 +147,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     { legacy: "reject", maxRequestBodySize: opts.maxRequestBytes, onerror: (err) => log.debug("2026-07-28 request error", { error: err.message }) },
   );
   const serveModern = toNodeHandler(modern, { maxRequestBodySize: opts.maxRequestBytes });
+  const serveModernRequests = opts.serveModern ?? true;
 
   // A slot frees when one of the address's sessions closes or expires: at the latest one idle window on.
   const perAddressRetryAfter = String(Math.max(1, Math.min(60, Math.ceil(opts.sessionIdleMs / 1000))));
@@ -341,7 +344,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     if (!isInitializeRequest(read.body)) {
       // Not a 2025 session's: a 2026-07-28 request (the SDK's own classification), or a 2025 request
       // without its session.
-      if (!(await isLegacyRequest(headersOnly(req), read.body, { maxRequestBodySize: opts.maxRequestBytes }))) return handleModern(req, res, token, read.body);
+      if (serveModernRequests && !(await isLegacyRequest(headersOnly(req), read.body, { maxRequestBodySize: opts.maxRequestBytes }))) return handleModern(req, res, token, read.body);
       return refuse(req, res, 400, RPC.serverError, "Bad Request: No valid session ID provided", "no session");
     }
     const initializeId = (read.body as unknown as { id: string | number }).id;

@@ -13,6 +13,8 @@ export interface StdioOptions {
   /** Largest incoming message (one line), in bytes. Default 1 MB, as config.maxRequestBytes. */
   maxRequestBytes?: number;
   log?: Logger;
+  /** Serve 2025-era clients only (--protocol-eras 2025): one server on the wire, no era negotiation. */
+  only2025?: boolean;
 }
 
 /** The SDK's StdioServerTransport with the line guard as its reader: one parse per message. */
@@ -75,26 +77,33 @@ export class GuardedStdioTransport implements Transport {
 }
 
 /**
- * Serves both protocol eras on stdin/stdout through the SDK's serveStdio: the opening exchange picks the era
- * (a 2025 `initialize`, or a 2026-07-28 request carrying its version in `_meta`, `server/discover` first if
+ * Serves stdin/stdout. Both eras (default) through the SDK's serveStdio: the opening exchange picks the era
+ * (a 2025 `initialize`, or a 2026-07-28 request carrying its version in `_meta`, after `server/discover` if
  * the client negotiates), and one server from `factory` is pinned to the connection for its lifetime.
+ * 2025 only: the server on the wire directly, which answers `initialize` and nothing of 2026-07-28.
  */
 export async function serveStdio(factory: () => McpServer, onClose: () => Promise<void>, opts: StdioOptions = {}): Promise<void> {
   const transport = new GuardedStdioTransport(process.stdin, process.stdout, {
     maxLineBytes: opts.maxRequestBytes ?? DEFAULT_MAX_LINE_BYTES,
     onReject: (kind, bytes) => opts.log?.warn("stdio message rejected", { kind, bytes }),
   });
+  let stop: () => Promise<void>;
   let closing = false;
   const close = async () => {
     if (closing) return;
     closing = true;
-    await handle.close().catch(() => {});
+    await stop().catch(() => {});
     await onClose();
   };
-  const handle = serveStdioEntry(factory, {
-    transport,
-    onerror: (err) => opts.log?.debug("stdio serving error", { error: err.message }),
-  });
   process.stdin.on("end", () => void close());
   process.stdin.on("close", () => void close());
+  if (opts.only2025) {
+    const server = factory();
+    stop = () => server.close();
+    transport.onclose = () => void close();
+    await server.connect(transport);
+    return;
+  }
+  const handle = serveStdioEntry(factory, { transport, onerror: (err) => opts.log?.debug("stdio serving error", { error: err.message }) });
+  stop = () => handle.close();
 }
