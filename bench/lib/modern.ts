@@ -41,7 +41,6 @@ export interface ModernStdio {
   call(): Promise<boolean>;
   /** The first call's answer as text, to check it is the balance. */
   callText(): Promise<string>;
-  listTools(): Promise<number>;
   stderr(): string;
   close(): Promise<void>;
 }
@@ -66,7 +65,6 @@ export async function modernStdio(launch: Launch, tool: string): Promise<ModernS
     pid,
     call: async () => okResult(await client.callTool({ name: tool, arguments: {} })),
     callText: async () => JSON.stringify(await client.callTool({ name: tool, arguments: {} })),
-    listTools: async () => (await client.listTools()).tools.length,
     stderr: () => log.tail(),
     async close() {
       await client.close();
