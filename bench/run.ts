@@ -3,6 +3,10 @@
 //   baseline — bench/baseline-server.ts, the SDK + undici with one forwarding tool (the least a proxy costs);
 //   peer     — @ivotoby/openapi-mcp-server fed bench/openapi.json (the same 15 operations);
 //   ours     — dist/src/cli.js.
+// Then the 2026-07-28 path (issue 13), its own table: ours against the thin v2 baseline
+// (bench/baseline-v2-server.ts, the same one tool on @modelcontextprotocol/server), both driven by the v2
+// SDK's Client pinned to 2026-07-28 (bench/lib/modern.ts): stdio latency, cold start, stateless HTTP at the
+// largest --sessions level. Ours reports "not served" there (goals n/a) while it speaks only 2025.
 // Upstream: the embedded sandbox API (src/sandbox) in a child process (bench/upstream.ts), seeded with a
 // 1,000,000-row ledger; the same process for all four. Prints a markdown table, then pass/fail per goal.
 //
@@ -16,10 +20,13 @@ import { RawStdio, ok } from "./lib/rawstdio.js";
 import { killAll } from "./lib/children.js";
 import { emptyResult, floorCaller, floorLedger, floorTarget, merge, rawMcpTarget, runFor, sdkMcpTarget, type LoadResult, type LoadTarget } from "./lib/load.js";
 import { fmt, fmtRatio, median, percentile, ratio } from "./lib/stats.js";
-import { verdict, type Goal } from "./lib/goals.js";
+import { NOT_SERVED, modernGoals, verdict, type Goal } from "./lib/goals.js";
+import { isNotServed, modernHttpTarget, modernStdio, MODERN_VERSION, type ModernStdio } from "./lib/modern.js";
 import {
   BALANCE_TOOL,
   CONTENDERS,
+  MODERN_CONTENDERS,
+  type ModernContender,
   LEDGER_TOOL,
   cpuNs,
   OPENAPI,
@@ -122,6 +129,26 @@ const fig: Record<Who, Figures> = {
   peer: { http: new Map(), httpCpuUs: new Map() },
   ours: { http: new Map(), httpCpuUs: new Map() },
 };
+
+/** The 2026-07-28 path's figures, per contender (bench/lib/modern.ts). */
+interface ModernFig {
+  p50?: number;
+  p99?: number;
+  latencyErrors?: number;
+  http?: LoadResult;
+  /**
+   * Spawn → server/discover → first tools/call answered, median ms. No tools/list before the call: after one,
+   * the v2 client compiles an output-schema validator for every listed tool (15 for ours, none for the
+   * baseline) on the next call, a client cost that would land on ours alone.
+   */
+  coldCallMs?: number;
+  /** Why a client pinned to 2026-07-28 could not connect, per transport (ours only; the baseline must). */
+  notServed: { stdio?: string; http?: string };
+}
+const modern: Record<ModernContender, ModernFig> = { "baseline-v2": { notServed: {} }, ours: { notServed: {} } };
+const MODERN_CALLERS = Math.max(...CFG.sessions);
+/** Both the v2 baseline and ours name the balance tool alike. */
+const MODERN_TOOL = BALANCE_TOOL.ours;
 
 /** The order contenders take in slice `i`: rotated each time, so none always runs first or last. */
 function rotation<T>(items: readonly T[], i: number): T[] {
@@ -280,6 +307,110 @@ async function ledgerPass(who: Contender, apiUrl: string): Promise<void> {
   }
 }
 
+
+/**
+ * Connects a pinned client over stdio; for ours, a "not served" failure is recorded rather than thrown (the
+ * baseline v2 must always connect).
+ */
+async function modernConnect(who: ModernContender, apiUrl: string): Promise<ModernStdio | undefined> {
+  try {
+    return await modernStdio(stdioLaunch(who, apiUrl), MODERN_TOOL);
+  } catch (err) {
+    if (who === "ours" && isNotServed(err)) {
+      modern.ours.notServed.stdio = (err as Error).message.split("\n")[0];
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/** 2026-07-28 over stdio: sequential calls on one connection each, interleaved in blocks as above. */
+async function modernStdioLatency(apiUrl: string): Promise<void> {
+  const conns: Partial<Record<ModernContender, ModernStdio>> = {};
+  try {
+    for (const who of MODERN_CONTENDERS) {
+      const c = await modernConnect(who, apiUrl);
+      if (!c) continue;
+      conns[who] = c;
+      const text = await c.callText();
+      if (!text.includes("balance_credits")) throw new Error(`${who} (${MODERN_VERSION}): ${MODERN_TOOL} did not return the balance: ${text}\n${c.stderr()}`);
+    }
+    const active = MODERN_CONTENDERS.filter((w) => conns[w] !== undefined);
+    for (const who of active) for (let i = 0; i < CFG.warmup; i++) await conns[who]!.call();
+    const lat: Record<ModernContender, number[]> = { "baseline-v2": [], ours: [] };
+    const errors: Record<ModernContender, number> = { "baseline-v2": 0, ours: 0 };
+    for (let b = 0; b * BLOCK < CFG.calls; b++) {
+      const n = Math.min(BLOCK, CFG.calls - b * BLOCK);
+      for (const who of rotation(active, b)) {
+        for (let i = 0; i < n; i++) {
+          const t0 = performance.now();
+          const good = await conns[who]!.call().catch(() => false);
+          const ms = performance.now() - t0;
+          if (good) lat[who].push(ms);
+          else errors[who]++;
+        }
+      }
+    }
+    for (const who of active) {
+      modern[who].p50 = percentile(lat[who], 50);
+      modern[who].p99 = percentile(lat[who], 99);
+      modern[who].latencyErrors = errors[who];
+    }
+  } finally {
+    for (const c of Object.values(conns)) await c.close().catch(() => {});
+  }
+}
+
+/** 2026-07-28 cold start: spawn → server/discover → first tools/call answered, round-robin, medians. */
+async function modernColdStart(apiUrl: string): Promise<void> {
+  const active = MODERN_CONTENDERS.filter((w) => modern[w].notServed.stdio === undefined);
+  const call: Record<ModernContender, number[]> = { "baseline-v2": [], ours: [] };
+  for (let run = 0; run <= CFG.coldRuns; run++) {
+    for (const who of active) {
+      const t0 = performance.now();
+      const c = await modernConnect(who, apiUrl);
+      if (!c) throw new Error(`${who} (${MODERN_VERSION}): not served on a cold start after serving it for the latency run`);
+      try {
+        const good = await c.call();
+        const ms = performance.now() - t0;
+        if (!good) throw new Error(`${who} (${MODERN_VERSION}) cold start: the first call failed\n${c.stderr()}`);
+        if (run > 0) call[who].push(ms);
+      } finally {
+        await c.close();
+      }
+    }
+  }
+  for (const who of active) modern[who].coldCallMs = median(call[who]);
+}
+
+/** 2026-07-28 on stateless Streamable HTTP: MODERN_CALLERS pinned clients per contender, interleaved slices. */
+async function modernHttp(apiUrl: string): Promise<void> {
+  const running: Partial<Record<ModernContender, Running>> = {};
+  const targets: Partial<Record<ModernContender, LoadTarget>> = {};
+  try {
+    for (const who of MODERN_CONTENDERS) running[who] = await startHttp(who, apiUrl);
+    for (const who of MODERN_CONTENDERS) {
+      try {
+        targets[who] = await modernHttpTarget(running[who]!.mcpUrl, MODERN_TOOL, MODERN_CALLERS);
+      } catch (err) {
+        if (who === "ours" && isNotServed(err)) modern.ours.notServed.http = (err as Error).message.split("\n")[0];
+        else throw err;
+      }
+    }
+    const active = MODERN_CONTENDERS.filter((w) => targets[w] !== undefined);
+    for (const who of active) await runFor(targets[who]!, CFG.warmSeconds);
+    const total: Record<ModernContender, LoadResult> = { "baseline-v2": emptyResult(MODERN_CALLERS), ours: emptyResult(MODERN_CALLERS) };
+    for (let s = 0; s < SLICES; s++) {
+      progress(`  ${MODERN_VERSION} HTTP ${MODERN_CALLERS} callers: slice ${s + 1}/${SLICES}`);
+      for (const who of rotation(active, s)) merge(total[who], await runFor(targets[who]!, CFG.seconds / SLICES));
+    }
+    for (const who of active) modern[who].http = total[who];
+  } finally {
+    for (const t of Object.values(targets)) await t.close().catch(() => {});
+    for (const r of Object.values(running)) await r.stop().catch(() => {});
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 const loadAtStart = loadavg()[0]!;
 
@@ -326,7 +457,17 @@ async function main(): Promise<0 | 1> {
     }
     for (const r of running.splice(0)) await r.stop();
 
-    // 4. Memory: idle RSS of each, then the whole ledger through ours (and the peer) over stdio.
+    // 4. The 2026-07-28 path: ours against the thin v2 baseline, both through a client pinned to it.
+    progress(`${MODERN_VERSION}: stdio latency (${CFG.warmup} + ${CFG.calls} calls), cold start (1 + ${CFG.coldRuns}), stateless HTTP at ${MODERN_CALLERS} callers`);
+    await modernStdioLatency(up.url);
+    if (modern.ours.notServed.stdio) progress(`  ours over stdio: ${NOT_SERVED} (${modern.ours.notServed.stdio})`);
+    await modernColdStart(up.url);
+    await up.reset();
+    await modernHttp(up.url);
+    if (modern.ours.notServed.http) progress(`  ours over HTTP: ${NOT_SERVED} (${modern.ours.notServed.http})`);
+    await up.reset();
+
+    // 5. Memory: idle RSS of each, then the whole ledger through ours (and the peer) over stdio.
     progress("RSS: idle, then the whole ledger (no limit) through ours and the peer");
     for (const who of CONTENDERS) fig[who].idleRssMb = await idleRss(who, up.url);
     await floorLedger(up.url); // unmeasured: warms the upstream's row generator (JIT) so no contender pays for it
@@ -376,6 +517,22 @@ function report(totalSeconds: number): 0 | 1 {
   lines.push(row(`peak RSS (VmHWM) passing the ${rowsLabel}-row ledger (MB)`, [undefined, "(no ledger tool)", f.peer.ledgerHwmMb !== undefined ? fmt(f.peer.ledgerHwmMb, 1) : !CFG.peerLedger ? "(skipped)" : f.peer.ledgerNote ? "failed (see notes)" : undefined, fmt(f.ours.ledgerHwmMb, 1), undefined, fmtRatio(ratio(f.ours.ledgerHwmMb, f.peer.ledgerHwmMb)), undefined]));
   lines.push(row(`time to pass the ${rowsLabel}-row ledger (s)`, [fmt(f.floor.ledgerSeconds, 2), undefined, f.peer.ledgerSeconds === undefined && f.peer.ledgerNote ? "failed (see notes)" : fmt(f.peer.ledgerSeconds, 2), fmt(f.ours.ledgerSeconds, 2), undefined, fmtRatio(ratio(f.ours.ledgerSeconds, f.peer.ledgerSeconds)), fmtRatio(ratio(f.ours.ledgerSeconds, f.floor.ledgerSeconds)) + " of floor"]));
 
+  // The 2026-07-28 path: its own table, ours against the thin v2 baseline.
+  const m = modern;
+  const mLines: string[] = [];
+  const callersLabel = `${MODERN_CALLERS} caller${MODERN_CALLERS === 1 ? "" : "s"}`;
+  mLines.push(`| Figure (${MODERN_VERSION}, v2 SDK client pinned to it) | baseline v2 | ours (${MODERN_VERSION}) | ours ÷ baseline v2 |`);
+  mLines.push("|---|---:|---:|---:|");
+  const mRow = (label: string, transport: "stdio" | "http", v: (w: ModernContender) => number | undefined, digits: number) => {
+    const gone = m.ours.notServed[transport] !== undefined;
+    mLines.push(row(label, [fmt(v("baseline-v2"), digits), gone ? NOT_SERVED : fmt(v("ours"), digits), gone ? undefined : fmtRatio(ratio(v("ours"), v("baseline-v2")))]));
+  };
+  mRow("stdio latency p50 (ms)", "stdio", (w) => m[w].p50, 3);
+  mRow("stdio latency p99 (ms)", "stdio", (w) => m[w].p99, 3);
+  mRow(`stateless HTTP calls/s, ${callersLabel}`, "http", (w) => m[w].http?.callsPerSec, 0);
+  mRow(`stateless HTTP call p50 at ${callersLabel} (ms)`, "http", (w) => (m[w].http ? percentile(m[w].http!.latenciesMs, 50) : undefined), 2);
+  mRow("cold start to first tools/call, median (ms)", "stdio", (w) => m[w].coldCallMs, 0);
+
   // Goals.
   const goals: Goal[] = [];
   const g = (goal: string, measured: string, pass: boolean | undefined) => goals.push({ goal, measured, pass });
@@ -397,11 +554,23 @@ function report(totalSeconds: number): 0 | 1 {
   const limit = (f.baseline.idleRssMb ?? NaN) + 48;
   g(`peak RSS in the ${rowsLabel}-row stream ≤ baseline idle + 48 MB`, `${fmt(f.ours.ledgerHwmMb, 1)} vs ${fmt(limit, 1)} MB`, f.ours.ledgerHwmMb === undefined || !Number.isFinite(limit) ? undefined : f.ours.ledgerHwmMb <= limit);
 
+  goals.push(
+    ...modernGoals({
+      callers: MODERN_CALLERS,
+      served: { stdio: m.ours.notServed.stdio === undefined, http: m.ours.notServed.http === undefined },
+      p50: { baseline: m["baseline-v2"].p50, ours: m.ours.p50 },
+      callsPerSec: { baseline: m["baseline-v2"].http?.callsPerSec, ours: m.ours.http?.callsPerSec },
+      coldMs: { baseline: m["baseline-v2"].coldCallMs, ours: m.ours.coldCallMs },
+    }),
+  );
+
   const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
   const out: string[] = [];
   out.push(`## Benchmark — ${new Date().toISOString().slice(0, 10)}, ${availableParallelism()} cores (nproc), ${cpu}, Node ${process.version}${quick ? " — QUICK MODE, not the figures the goals are stated for" : ""}`);
   out.push("");
   out.push(...lines);
+  out.push("");
+  out.push(...mLines);
   out.push("");
   out.push("| Goal | Measured | Result |");
   out.push("|---|---|---|");
@@ -419,6 +588,9 @@ function report(totalSeconds: number): 0 | 1 {
       : "a lean Streamable HTTP driver (bench/lib/rawhttp.ts: undici keep-alive, hand-written JSON-RPC, answers read from the POST's JSON/SSE body or, for the peer, from the session's GET stream), one session per loop";
   out.push(`- HTTP: ${driver}, each session calling the balance tool back to back for ${CFG.seconds} s (in ${SLICES} slices interleaved with the other contenders, order rotated) after ${CFG.warmSeconds} s warm-up; every session initializes first and sends its own Authorization: Bearer. Floor = N concurrent undici loops on N keep-alive connections. The driver runs in the bench process and shares the ${availableParallelism()} cores with the server and the upstream.`);
   out.push(`- Cold start: spawn → initialize → tools/list answered, median of ${CFG.coldRuns} (after one unmeasured spawn). tools/list bytes = the answer's JSON-RPC line on stdout.`);
+  out.push(
+    `- ${MODERN_VERSION} path: ours against the thin v2 baseline (bench/baseline-v2-server.ts: the v1 baseline's one forwarding tool on @modelcontextprotocol/server, serveStdio over stdio, createMcpHandler + toNodeHandler over HTTP, both in their default posture). Both are driven by @modelcontextprotocol/client's Client with versionNegotiation { mode: { pin: "${MODERN_VERSION}" } } (server/discover at connect, no fallback; over stdio a StdioClientTransport subclass, so the probe runs in place on the one child instead of a sibling spawn): stdio latency = ${CFG.warmup} warm-up then ${CFG.calls} sequential balance calls on one connection each, interleaved in blocks of ${BLOCK}; cold start = spawn → server/discover → first tools/call answered (no tools/list first: after one the client compiles an output-schema validator per listed tool on the next call, ours' 15 against the baseline's none), median of ${CFG.coldRuns} after one unmeasured; HTTP = ${MODERN_CALLERS} pinned clients (own bearer each, no session: one POST per call) calling back to back for ${CFG.seconds} s in ${SLICES} interleaved slices after ${CFG.warmSeconds} s warm-up. The SDK client's own cost is in both contenders' figures; the 2025 rows above use bare drivers. "${NOT_SERVED}" = the pinned connect failed with EraNegotiationFailed: ${m.ours.notServed.stdio || m.ours.notServed.http ? [m.ours.notServed.stdio && `stdio: ${m.ours.notServed.stdio}`, m.ours.notServed.http && `HTTP: ${m.ours.notServed.http}`].filter(Boolean).join("; ") : "not the case in this run"}.`,
+  );
   out.push("- Server CPU per call: CPU time of the server process, all threads (/proc/<pid>/task/*/schedstat), summed over its own measured blocks/slices and divided by its calls; steadier than latency or calls/s when other work shares the machine. Not a goal, a diagnostic.");
   out.push("- RSS: /proc/<pid>/status of the server process; idle = VmRSS after initialize, tools/list and 20 calls; peak = VmHWM after the ledger call without limit returned (ours keeps 100 rows and counts the rest; the peer buffers the whole answer).");
   out.push("- Contenders run with their defaults: stderr of every server goes to a file (ours logs one JSON line per call there); the peer runs with --verbose false (its quietest). Errors during a measurement are counted, not timed:");
@@ -427,6 +599,11 @@ function report(totalSeconds: number): 0 | 1 {
     if (f[w].latencyErrors) errs.push(`${w} stdio: ${f[w].latencyErrors}`);
     for (const [n, r] of f[w].http) if (r.errors) errs.push(`${w} HTTP ${n}: ${r.errors} (${r.firstError?.slice(0, 120)})`);
     if (f[w].ledgerNote) errs.push(`${w} ledger: ${f[w].ledgerNote}`);
+  }
+  for (const w of MODERN_CONTENDERS) {
+    if (m[w].latencyErrors) errs.push(`${w} ${MODERN_VERSION} stdio: ${m[w].latencyErrors}`);
+    const r = m[w].http;
+    if (r?.errors) errs.push(`${w} ${MODERN_VERSION} HTTP ${r.sessions}: ${r.errors} (${r.firstError?.slice(0, 120)})`);
   }
   out.push(`  ${errs.length ? errs.join("; ") : "none"}.`);
   out.push(`- Whole run: ${fmt(totalSeconds, 0)} s. 1-minute load average ${fmt(loadAtStart, 2)} at start, ${fmt(loadavg()[0], 2)} at end (the bench itself keeps about 2 busy); anything else running on the machine shifts absolute figures more than ratios.`);

@@ -13,9 +13,27 @@ export function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
+/**
+ * Children the SDK's client transport spawned (it exposes only their pid): killed by pid if the bench exits
+ * while they are still open. The returned function drops the pid once its client has closed it.
+ */
+const livePids = new Set<number>();
+export function trackPid(pid: number): () => void {
+  livePids.add(pid);
+  return () => void livePids.delete(pid);
+}
+
 export function killAll(): void {
   for (const child of live) child.kill("SIGKILL");
   live.clear();
+  for (const pid of livePids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+  livePids.clear();
 }
 
 /**

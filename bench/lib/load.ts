@@ -81,7 +81,7 @@ export async function runFor(target: LoadTarget, seconds: number): Promise<LoadR
 export async function rawMcpTarget(mcpUrl: string, tool: string, sessions: number, getStream: boolean): Promise<LoadTarget> {
   const agent = new Agent({ connections: sessions * (getStream ? 2 : 1), keepAliveTimeout: 60_000 });
   const all = Array.from({ length: sessions }, (_, i) => new RawHttpSession(mcpUrl, agent, `Bearer ${BENCH_KEY}_${String(i).padStart(3, "0")}`, i * 100_000_000, getStream));
-  await Promise.all(all.map((s) => s.open()));
+  await openInBatches(all.map((s) => () => s.open()));
   return {
     loops: all.map((s) => () => s.call(tool)),
     async close() {
@@ -91,10 +91,23 @@ export async function rawMcpTarget(mcpUrl: string, tool: string, sessions: numbe
   };
 }
 
+/**
+ * Sessions open OPEN_BATCH at a time: ours checks each new credential with the API before a session opens
+ * and runs at most 4 such checks per client address at once (src/transport/http.ts, maxPendingPerAddress),
+ * answering 503 "try again shortly" past that; every bench session has its own bearer and one loopback
+ * address, so opening 64 at once was refused. Opening happens before any measurement.
+ */
+const OPEN_BATCH = 4;
+async function openInBatches<T>(opens: Array<() => Promise<T>>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < opens.length; i += OPEN_BATCH) out.push(...(await Promise.all(opens.slice(i, i + OPEN_BATCH).map((open) => open()))));
+  return out;
+}
+
 /** N sessions with the SDK's own client. */
 export async function sdkMcpTarget(mcpUrl: string, tool: string, sessions: number): Promise<LoadTarget> {
-  const clients = await Promise.all(
-    Array.from({ length: sessions }, async (_, i) => {
+  const clients = await openInBatches(
+    Array.from({ length: sessions }, (_, i) => async () => {
       const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), {
         requestInit: { headers: { Authorization: `Bearer ${BENCH_KEY}_${String(i).padStart(3, "0")}` } },
       });

@@ -12,6 +12,7 @@ export const REPO = join(import.meta.dirname, "..", "..", "..");
 const DIST = join(REPO, "dist");
 export const OURS_CLI = join(DIST, "src", "cli.js");
 export const BASELINE = join(DIST, "bench", "baseline-server.js");
+export const BASELINE_V2 = join(DIST, "bench", "baseline-v2-server.js");
 export const UPSTREAM = join(DIST, "bench", "upstream.js");
 export const PEER_BIN = join(REPO, "node_modules", "@ivotoby", "openapi-mcp-server", "bin", "mcp-server.js");
 export const OPENAPI = join(REPO, "bench", "openapi.json");
@@ -24,6 +25,13 @@ export const CONTENDERS: readonly Contender[] = ["baseline", "peer", "ours"];
 
 /** The tool each contender exposes for billing.credits.balance, and for the ledger (where it has one). */
 export const BALANCE_TOOL: Record<Contender, string> = { baseline: "billing_credits_balance", peer: "billing-credits-balance", ours: "billing_credits_balance" };
+/**
+ * The 2026-07-28 path has its own two contenders (bench/lib/modern.ts): the thin v2 baseline
+ * (bench/baseline-v2-server.ts) and ours. The v2 baseline has the v1 baseline's tool name.
+ */
+export type ModernContender = "baseline-v2" | "ours";
+export const MODERN_CONTENDERS: readonly ModernContender[] = ["baseline-v2", "ours"];
+
 export const LEDGER_TOOL: Partial<Record<Contender, string>> = { peer: "billing-credits-transactions", ours: "billing_credits_transactions" };
 
 const baseEnv = (): Record<string, string> => ({ PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? tmpdir() });
@@ -39,10 +47,12 @@ export function cleanStateDirs(): void {
 }
 
 /** Each contender as a user would launch it over stdio, with its defaults (the peer with --verbose false). */
-export function stdioLaunch(who: Contender, apiUrl: string): Launch {
+export function stdioLaunch(who: Contender | "baseline-v2", apiUrl: string): Launch {
   switch (who) {
     case "baseline":
       return { command: process.execPath, args: [BASELINE], env: { ...baseEnv(), GEOPERA_API_URL: apiUrl, GEOPERA_API_KEY: BENCH_KEY } };
+    case "baseline-v2":
+      return { command: process.execPath, args: [BASELINE_V2], env: { ...baseEnv(), GEOPERA_API_URL: apiUrl, GEOPERA_API_KEY: BENCH_KEY } };
     case "peer":
       return {
         command: process.execPath,
@@ -70,7 +80,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts a contender in Streamable HTTP mode and waits until it listens. `nodeArgs` go before the script. */
-export async function startHttp(who: Contender, apiUrl: string, nodeArgs: string[] = []): Promise<Running> {
+export async function startHttp(who: Contender | "baseline-v2", apiUrl: string, nodeArgs: string[] = []): Promise<Running> {
   let launch: Launch;
   let ready: RegExp | undefined;
   const mcpUrl = (m: RegExpExecArray) => `${m[1]}/mcp`;
@@ -82,8 +92,8 @@ export async function startHttp(who: Contender, apiUrl: string, nodeArgs: string
     launch = { ...base, args: [...base.args, "--transport", "http", "--host", "127.0.0.1", "--port", String(port)] };
     healthUrl = `http://127.0.0.1:${port}/health`;
     healthMcpUrl = `http://127.0.0.1:${port}/mcp`;
-  } else if (who === "baseline") {
-    launch = { command: process.execPath, args: [BASELINE, "--http", "0"], env: { ...baseEnv(), GEOPERA_API_URL: apiUrl } };
+  } else if (who === "baseline" || who === "baseline-v2") {
+    launch = { command: process.execPath, args: [who === "baseline" ? BASELINE : BASELINE_V2, "--http", "0"], env: { ...baseEnv(), GEOPERA_API_URL: apiUrl } };
     ready = /"msg":"listening","url":"([^"]+)"/;
   } else {
     // HTTP mode brings its own key per session (Authorization: Bearer), so only the URL is set. All bench
