@@ -6,7 +6,7 @@ import { writeSync, fsyncSync, closeSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Clock } from "./clock.js";
 import type { Logger } from "../log.js";
-import { openForAppend, readStateFile } from "./stateFile.js";
+import { jsonObjectOf, openForAppend, readStateFile } from "./stateFile.js";
 import type { SpendEntry, SpendState, NewSpend } from "../store/types.js";
 
 export type { SpendEntry, SpendState };
@@ -155,13 +155,6 @@ export class SpendJournal {
 
 /** A parsed journal line, or undefined when the text is not one (damaged). */
 function journalLine(raw: string): Line | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (v === null || typeof v !== "object") return undefined;
-  const l = v as { event?: unknown; key?: unknown };
-  return typeof l.key === "string" && (l.event === "send" || l.event === "answer" || l.event === "unknown") ? (v as Line) : undefined;
+  const l = jsonObjectOf(raw);
+  return l && typeof l.key === "string" && (l.event === "send" || l.event === "answer" || l.event === "unknown") ? (l as unknown as Line) : undefined;
 }

@@ -52,3 +52,13 @@ export function openForAppend(file: string, state: StateFile): { fd: number; new
   return { fd, newlineAt };
 }
 
+
+/** A line's JSON object, or undefined when the text is not one (a damaged line). */
+export function jsonObjectOf(raw: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(raw);
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -13,7 +13,8 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Clock } from "../gate/clock.js";
 import type { Logger } from "../log.js";
-import { openForAppend, readStateFile } from "../gate/stateFile.js";
+import { secretOnce } from "./secretOnce.js";
+import { jsonObjectOf, openForAppend, readStateFile } from "../gate/stateFile.js";
 import { REQUEST_STATE_GRACE_MS, REQUEST_STATE_SECRET_BYTES } from "./types.js";
 
 export const REQUEST_STATE_KEY_FILE = "request-state.key";
@@ -48,15 +49,8 @@ function fsyncDir(dir: string): void {
 
 /** A used-state line, or undefined when the text is not one (damaged). */
 function usedLine(raw: string): { id: string; expiresAt: number } | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (v === null || typeof v !== "object") return undefined;
-  const l = v as { id?: unknown; expiresAt?: unknown };
-  return typeof l.id === "string" && typeof l.expiresAt === "number" && Number.isFinite(l.expiresAt) ? { id: l.id, expiresAt: l.expiresAt } : undefined;
+  const l = jsonObjectOf(raw);
+  return l && typeof l.id === "string" && typeof l.expiresAt === "number" && Number.isFinite(l.expiresAt) ? { id: l.id, expiresAt: l.expiresAt } : undefined;
 }
 
 export class FileRequestStates {
@@ -68,7 +62,6 @@ export class FileRequestStates {
   private lastPrune: number;
   /** The last append failed part-way, maybe leaving part of a line. */
   private torn = false;
-  private secret: Promise<Buffer> | undefined;
 
   constructor(
     private readonly dir: string,
@@ -122,15 +115,8 @@ export class FileRequestStates {
     fsyncDir(this.dir);
   }
 
-  /** The secret, read or made on the first call and then kept; a failure is not kept (the next call tries again). */
-  secretBytes(): Promise<Buffer> {
-    this.secret ??= this.readOrCreateKey().catch((err: unknown) => {
-      this.secret = undefined;
-      throw err;
-    });
-    // A copy: a caller that changes its buffer does not change the store's.
-    return this.secret.then((b) => Buffer.from(b));
-  }
+  /** The secret, read or made on the first call and then kept (secretOnce). */
+  readonly secretBytes = secretOnce(() => this.readOrCreateKey());
 
   private async readOrCreateKey(): Promise<Buffer> {
     const started = Date.now();

@@ -20,6 +20,7 @@
 //    ON CONFLICT DO NOTHING, then a SELECT in a new snapshot, so a racing loser reads the winner's row);
 //    a used request state is one INSERT … ON CONFLICT DO NOTHING RETURNING into gate_request_state.
 // Times that decide something (expiry, the UTC day of a cap) are the database's, one clock for all.
+import { secretOnce } from "./secretOnce.js";
 import pg from "pg";
 import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
@@ -136,7 +137,6 @@ const toConfirmation = (r: ConfirmationRow): Confirmation => ({
 export class PostgresStore implements GateStore {
   readonly where: string;
   private lastSweep = 0;
-  private secret: Promise<Buffer> | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -388,15 +388,8 @@ export class PostgresStore implements GateStore {
 
   // ── Request states ─────────────────────────────────────────────────────────────────────────────
 
-  /** Read (or made) once per instance and kept; a failure is not kept (the next call tries again). */
-  requestStateSecret(): Promise<Buffer> {
-    this.secret ??= this.readOrCreateSecret().catch((err: unknown) => {
-      this.secret = undefined;
-      throw err;
-    });
-    // A copy: a caller that changes its buffer does not change the store's.
-    return this.secret.then((b) => Buffer.from(b));
-  }
+  /** Read (or made) once per instance and kept (secretOnce). */
+  readonly requestStateSecret = secretOnce(() => this.readOrCreateSecret());
 
   private async readOrCreateSecret(): Promise<Buffer> {
     // Two statements, not one: a single INSERT … ON CONFLICT + SELECT would read from the snapshot taken
