@@ -4,26 +4,10 @@
 //   HTTP:  GEOPERA_API_URL=… node dist/bench/baseline-server.js --http [port]   (bearer per session, as ours)
 import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
-import { Agent } from "undici";
+import { balance } from "./lib/balanceForward.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-
-const api = new URL(process.env.GEOPERA_API_URL ?? "http://127.0.0.1:1");
-const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
-
-async function balance(credential: string): Promise<CallToolResult> {
-  const res = await agent.request({
-    origin: api.origin,
-    path: "/v1/op/billing.credits.balance",
-    method: "POST",
-    headers: { authorization: `Bearer ${credential}`, "content-type": "application/json" },
-    body: "{}",
-  });
-  const text = (await res.body.text()).trim();
-  return res.statusCode < 400 ? { content: [{ type: "text", text }] } : { content: [{ type: "text", text: `HTTP ${res.statusCode}: ${text}` }], isError: true };
-}
 
 function newServer(credentialOf: (auth: string | undefined) => string): McpServer {
   const server = new McpServer({ name: "baseline-proxy", version: "1.0.0" });

@@ -5,26 +5,11 @@
 //   HTTP:  GEOPERA_API_URL=… node dist/bench/baseline-v2-server.js --http [port]           (createMcpHandler,
 //          stateless per request; the bearer comes from each request's Authorization, as ours)
 import { createServer } from "node:http";
-import { Agent } from "undici";
+import { balance } from "./lib/balanceForward.js";
 import { z } from "zod";
-import { McpServer, createMcpHandler, type CallToolResult } from "@modelcontextprotocol/server";
+import { McpServer, createMcpHandler } from "@modelcontextprotocol/server";
 import { serveStdio } from "@modelcontextprotocol/server/stdio";
 import { toNodeHandler } from "@modelcontextprotocol/node";
-
-const api = new URL(process.env.GEOPERA_API_URL ?? "http://127.0.0.1:1");
-const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
-
-async function balance(credential: string): Promise<CallToolResult> {
-  const res = await agent.request({
-    origin: api.origin,
-    path: "/v1/op/billing.credits.balance",
-    method: "POST",
-    headers: { authorization: `Bearer ${credential}`, "content-type": "application/json" },
-    body: "{}",
-  });
-  const text = (await res.body.text()).trim();
-  return res.statusCode < 400 ? { content: [{ type: "text", text }] } : { content: [{ type: "text", text: `HTTP ${res.statusCode}: ${text}` }], isError: true };
-}
 
 function newServer(credentialOf: (auth: string | null | undefined) => string): McpServer {
   const server = new McpServer({ name: "baseline-v2-proxy", version: "1.0.0" }, { capabilities: { tools: {} } });
