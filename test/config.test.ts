@@ -140,3 +140,23 @@ describe("parseConfig: existing options", () => {
     expect(errorOf(argv)).toBe(message);
   });
 });
+
+describe("parseConfig: protocol eras and the 2026-07-28 state secret", () => {
+  it("serves both eras by default; --protocol-eras 2025 serves the 2025 era only; anything else names the flag", () => {
+    expect(parse([]).protocolEras).toBe("both");
+    expect(parse(["--protocol-eras", "2025"]).protocolEras).toBe("2025");
+    expect(errorOf(["--protocol-eras", "2026"])).toMatch(/--protocol-eras/);
+    expect(HELP).toMatch(/--protocol-eras both\|2025/);
+    expect(HELP).toMatch(/2026-07-28/);
+  });
+
+  it("GEOPERA_REQUEST_STATE_SECRET: unset means the store's own; 32+ bytes is taken as is; shorter stops start-up without echoing it", () => {
+    expect(parse([]).requestStateSecret).toBeUndefined();
+    const secret = "s".repeat(31) + "é"; // 33 bytes in UTF-8, 32 characters
+    expect(parse([], { ...ENV, GEOPERA_REQUEST_STATE_SECRET: secret }).requestStateSecret?.equals(Buffer.from(secret, "utf8"))).toBe(true);
+    const short = "short-secret-value";
+    const message = errorOf([], { ...ENV, GEOPERA_REQUEST_STATE_SECRET: short });
+    expect(message).toMatch(/GEOPERA_REQUEST_STATE_SECRET is 18 bytes; use at least 32/);
+    expect(message).not.toContain(short);
+  });
+});
