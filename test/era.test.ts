@@ -325,10 +325,10 @@ for (const transport of ["stdio", "http"] as const) {
         expect(spendsAfter(api, mark)).toEqual([]);
       });
 
-      // Known bug, kept as it.fails until fixed: after a "no" on the page, the retry is not told so. gate.ts opens the call's
-      // confirmation again (store.openConfirmation finds no pending one: the declined one is closed, so
-      // it creates another), the state's confirmation id no longer matches, and the round is asked again
-      // with a new page. The 2025 path answers "The person declined; nothing was charged." here.
+      // Known bug, kept as it.fails until fixed: after a "no" on the page, the retry is not told so.
+      // gate.ts opens the call's confirmation again (store.openConfirmation finds no pending one: the
+      // declined one is closed, so it creates another), the state's confirmation id no longer matches, and
+      // the round is asked again with a new page. The 2025 path answers "The person declined; nothing was charged." here.
       it.fails("declined on the page, then retried with accept: the decline is reported (isError, declined), as on the 2025 path", async () => {
         const { state, url } = await askUrl(22);
         await decideOnPage(url, "decline");
@@ -358,8 +358,8 @@ for (const transport of ["stdio", "http"] as const) {
         await expectRefused(w.other, 14, { inputResponses: answer.yes, requestState }, "state_other_call");
       });
 
-      // Known bug, kept as it.fails until fixed: the SDK codec decodes the MAC with atob, which skips whitespace, accepts '='
-      // padding and ignores the unused low bits of the last character. Such a string is not one the
+      // Known bug, kept as it.fails until fixed: the SDK codec decodes the MAC with atob, which skips
+      // whitespace, accepts '=' padding and ignores the unused low bits of the last character. Such a string is not one the
       // server issued, yet it is honoured like the original (and charged). The nonce still holds: the
       // original is then state_used, so nothing is charged twice.
       it.fails("the MAC re-spelled (a space inserted, '=' appended, the last character's unused bits flipped) → state_altered", async () => {
