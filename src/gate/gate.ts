@@ -306,6 +306,16 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       return send(record, args, env, digest, facts.credits, channel, open, organization);
     }
 
+    // 2026-07-28, the answer to a URL round: the page it pointed at may already be decided (a "no" there
+    // closed it, or it expired). That decision is the answer; a new page is not opened for it.
+    if (channel === "url" && round.kind === "answer" && round.channel === "url" && round.confirmation) {
+      const asked = await store.getConfirmation(round.confirmation);
+      if (asked && asked.digest === digest && asked.state !== "pending" && asked.state !== "confirmed") {
+        await audit({ ...base, event: asked.state === "expired" ? "expired" : "declined", channel, detail: asked.state });
+        return notSent(`${record.name} was not sent. ${refusalSentence(asked.state, config.confirmWaitMs)}`, asked.state === "used" ? "refused" : asked.state, asked.state);
+      }
+    }
+
     // Page channels: one pending question per call, reused by repeat calls (on any replica).
     const { confirmation: c, created } = await store.openConfirmation({ digest, tool: record.name, args, caller: caller.fingerprint, view: facts.view, credits: facts.credits });
     if (created) await audit({ ...base, event: "asked", channel });

@@ -48,6 +48,20 @@ export interface Rounds {
   askUrl(digest: string, text: string, link: string, confirmation: string): Promise<InputRequiredResult>;
 }
 
+/**
+ * Exactly the spelling `mint` produces: "v1." body "." MAC, both unpadded base64url that decodes and
+ * re-encodes to itself, the MAC 32 bytes. The codec decodes with atob, which skips spaces, takes "="
+ * padding and ignores the unused low bits of the last character, so other spellings of an issued state
+ * would verify too; only the issued string is honoured.
+ */
+function isCanonical(raw: string): boolean {
+  const parts = raw.split(".");
+  if (parts.length !== 3 || parts[0] !== "v1") return false;
+  const [, body, mac] = parts as [string, string, string];
+  const canonical = (part: string) => /^[A-Za-z0-9_-]+$/.test(part) && Buffer.from(part, "base64url").toString("base64url") === part;
+  return canonical(body) && canonical(mac) && mac.length === 43;
+}
+
 /** The hash a state carries of the text shown, so a charge that changed between rounds is asked again. */
 export const shownHash = (text: string) => createHash("sha256").update(text).digest("base64url").slice(0, 22);
 
@@ -74,7 +88,7 @@ export function createRounds(secret: Uint8Array, ttlMs: number, store: GateStore
       if (raw === undefined) return { kind: "first" };
       let state: RoundState;
       try {
-        if (typeof raw !== "string") throw new Error("malformed");
+        if (typeof raw !== "string" || !isCanonical(raw)) throw new Error("malformed");
         state = await codec.verify(raw, env.extra);
       } catch (err) {
         // The codec's reasons are fixed words: malformed, mac, expired, bind.
