@@ -279,7 +279,8 @@ describe("progress while a call is pending", () => {
   it.each(["stdio", "streamable", "sse"] as const)("a slow read sends progress every interval over %s", async (kind) => {
     const { client, close } = await clientOn(kind, () => ({ action: "cancel" }));
     try {
-      api.inject(BALANCE, { kind: "delay", ms: 700 });
+      // 1 s against a 0.2 s interval: room for five heartbeats, three asserted (timers slip on a loaded machine).
+      api.inject(BALANCE, { kind: "delay", ms: 1_000 });
       const seen: Progress[] = [];
       const result = await client.callTool({ name: "billing_credits_balance", arguments: {} }, undefined, { onprogress: (p) => seen.push(p) });
       expect(result.isError, textOf(result)).toBeFalsy();
