@@ -87,7 +87,7 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
     trustProxy: config.trustProxy,
     sessionIdleMs: config.sessionIdleMs,
     shutdownGraceMs: config.shutdownGraceMs,
-    createSessionServer: (credential, session) => {
+    createSessionServer: (credential, session, scope) => {
       const caller = callerFor(credential);
       // A call the API answers 401 (the credential was revoked or expired since the session opened): the
       // session gives its slot back once its calls are answered. 403 is not it — a read-only key asking
@@ -99,7 +99,7 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
       };
       // Resource reads and completions tell of a 401 too: the session gives its slot back just the same.
       const context = { ...app.context, answered: (status: number) => status === 401 && session.credentialRejected() };
-      return createServer({ tools: app.tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context, card: config.confirmVia !== "form" });
+      return createServer({ tools: app.tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context, card: config.confirmVia !== "form" }, scope);
     },
     // The confirmation page lives on this listener in hosted mode; no bearer (a browser has none).
     extraRoutes: (req, res) => app.gate.confirmRoutes(req, res),

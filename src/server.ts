@@ -28,16 +28,31 @@ export interface ServerDeps {
   card?: boolean;
 }
 
-export function createServer(deps: ServerDeps): McpServer {
+/**
+ * The one request a server is built for, when it serves only one (2026-07-28 over HTTP: one server per
+ * request). The request names its method and tool in the Mcp-Method and Mcp-Name headers, which the SDK
+ * checks against the body before the server sees it; a tools/call then needs only that tool registered,
+ * which keeps the per-request cost of building a server off the hot path.
+ */
+export interface RequestScope {
+  method?: string;
+  name?: string;
+}
+
+export function createServer(deps: ServerDeps, scope?: RequestScope): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: SERVER_VERSION },
     {
       instructions:
         "Geopera billing. Reads are safe. Spending tools (billing_topup, billing_approvals_approve, billing_run_monthly_for_org) charge a card and only go through after a person confirms; if none can confirm now, draft a purchase with billing_approvals_request instead.",
+      // Declared, so tools/call of a tool that is not registered answers "not found" either way.
+      capabilities: { tools: {} },
     },
   );
   const card = deps.card ?? true;
-  registerTools(server, deps.tools, deps.invoke, deps.callerOf, deps.progressIntervalMs, card);
+  const oneCall = scope?.method === "tools/call" && scope.name !== undefined;
+  registerTools(server, deps.tools, deps.invoke, deps.callerOf, deps.progressIntervalMs, card, oneCall ? scope.name : undefined);
+  if (oneCall) return server;
   if (deps.context) registerContext(server, { ...deps.context, callerOf: deps.callerOf });
   if (card && deps.tools.some((t) => t.sideEffect === "spend")) registerCardResource(server);
   return server;

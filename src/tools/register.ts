@@ -7,6 +7,10 @@ import { annotationsFor, metaFor } from "./annotations.js";
 import { toolList } from "./list.js";
 import { withProgress, PROGRESS_INTERVAL_MS } from "./progress.js";
 
+/**
+ * Registers `records` (all of them, or only the one tool a request calls: `only`) and answers tools/list
+ * with the compact listing of all of them.
+ */
 export function registerTools(
   server: McpServer,
   records: readonly ToolRecord[],
@@ -14,8 +18,10 @@ export function registerTools(
   callerOf: (extra: Parameters<Invoke>[2]["extra"]) => Caller,
   progressIntervalMs = PROGRESS_INTERVAL_MS,
   card = true,
+  only?: string,
 ): void {
   for (const record of records) {
+    if (only !== undefined && record.name !== only) continue;
     server.registerTool(
       record.name,
       {

@@ -12,6 +12,7 @@ import { SSEServerTransport } from "@modelcontextprotocol/server-legacy/sse";
 import { NodeStreamableHTTPServerTransport, toNodeHandler } from "@modelcontextprotocol/node";
 import { createMcpHandler, isInitializeRequest, isLegacyRequest } from "@modelcontextprotocol/server";
 import type { AuthInfo, McpServer } from "@modelcontextprotocol/server";
+import type { RequestScope } from "../server.js";
 import type { Logger } from "../log.js";
 import { readBearer, challenge, credentialDigest, sameCredential, fingerprintOf } from "./bearer.js";
 import { createOriginPolicy, isLoopbackHost } from "./origin.js";
@@ -81,7 +82,7 @@ export interface HttpServeOptions {
    * Builds one MCP server bound to one caller credential: for a 2025 session (it lives as long as the
    * session), or for one 2026-07-28 request (it serves that request only).
    */
-  createSessionServer(credential: string, hooks: SessionHooks): McpServer;
+  createSessionServer(credential: string, hooks: SessionHooks, scope?: RequestScope): McpServer;
   /**
    * Browser routes under /confirm/, served WITHOUT bearer auth (Host and Origin checks still apply).
    * Returns true if it handled the request; false → 404.
@@ -142,7 +143,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       const token = ctx.authInfo?.token;
       if (!token) throw new Error("2026-07-28 request without a credential"); // route() never lets one through
       const credential = credentialDigest(token);
-      return opts.createSessionServer(token, { credentialRejected: () => closeRevoked(credential) });
+      const headers = ctx.requestInfo?.headers;
+      const scope = { method: headers?.get("mcp-method") ?? undefined, name: headers?.get("mcp-name") ?? undefined };
+      return opts.createSessionServer(token, { credentialRejected: () => closeRevoked(credential) }, scope);
     },
     { legacy: "reject", maxRequestBodySize: opts.maxRequestBytes, onerror: (err) => log.debug("2026-07-28 request error", { error: err.message }) },
   );
