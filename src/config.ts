@@ -3,11 +3,35 @@ import { parseArgs } from "node:util";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { TOOL_NAMES } from "./tools/catalog.js";
+import type { Kek } from "./oauth/kek.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 export type ConfirmVia = "auto" | "form" | "page";
 export type Transport = "stdio" | "http";
 export type ProtocolEras = "both" | "2025";
+/** How HTTP clients authenticate: their own Geopera key as bearer, OAuth access tokens we issue, or both. */
+export type AuthMode = "key" | "oauth" | "both";
+
+/** A client registered by the operator (GEOPERA_OAUTH_CLIENTS), for hosts that take a client id and secret. */
+export interface StaticOAuthClient {
+  client_id: string;
+  client_secret?: string;
+  client_name?: string;
+  redirect_uris: string[];
+}
+
+export interface OAuthConfig {
+  /** GEOPERA_OAUTH_KEK, newest first: seal under the first, open under any. Never printed. */
+  keks: readonly Kek[];
+  /** Redirect URIs (exact) or URL prefixes ending in "/" that DCR and CIMD clients may use besides the built-in list. */
+  redirectAllow: readonly string[];
+  clients: readonly StaticOAuthClient[];
+  /**
+   * GEOPERA_OAUTH_TEST_LOOPBACK_CIMD=true: client metadata documents may be fetched from https loopback
+   * hosts with any certificate. For tests only; never in production.
+   */
+  loopbackClientDocuments: boolean;
+}
 
 export interface Timeouts {
   /** TCP connect to the API. */
@@ -105,6 +129,10 @@ export interface Config {
   sessionIdleMs: number;
   /** HTTP: how long SIGTERM waits for in-flight calls (--shutdown-grace). */
   shutdownGraceMs: number;
+  /** HTTP: --auth key|oauth|both (default key). */
+  auth: AuthMode;
+  /** Set with --auth oauth|both. */
+  oauth?: OAuthConfig;
 }
 
 export class ConfigError extends Error {}
@@ -129,6 +157,11 @@ Environment:
   GEOPERA_AUDIT_KEY   optional audit key (16+ characters): every audit line then carries an HMAC-SHA256
                       under it, and audit verify checks them. Rotate with "new,old": lines are written
                       under the first, verify accepts any listed key but never an older after a newer
+  GEOPERA_OAUTH_KEK   with --auth oauth|both: key-encryption key of the Geopera keys people sign in with,
+                      "<id>:<32 bytes in base64>" (e.g. k1:$(openssl rand -base64 32)); rotate with
+                      "new,old": keys are sealed under the first and opened under any listed
+  GEOPERA_OAUTH_CLIENTS  optional, with --auth oauth|both: pre-registered clients as JSON, e.g.
+                      [{"client_id":"acme","client_secret":"…","client_name":"Acme","redirect_uris":["https://…"]}]
   GEOPERA_REQUEST_STATE_SECRET  optional (32+ bytes): HMAC key of 2026-07-28 confirmation states; unset,
                       the store generates one and keeps it (request-state.key, or the PostgreSQL store)
 
@@ -145,7 +178,14 @@ Options:
                               "method not found" / 400 and negotiating clients fall back to initialize
   --host H --port P           HTTP listener (default 127.0.0.1:8787)
   --allowed-origins a,b       browser origins allowed over HTTP (default: loopback only)
-  --public-url URL            base URL of the confirmation page in HTTP mode
+  --public-url URL            base URL of the confirmation page in HTTP mode (with --auth oauth|both:
+                              required, an origin, https unless loopback; the OAuth issuer and resource)
+  --auth key|oauth|both       HTTP: how clients authenticate (default key: Authorization: Bearer gpra_…).
+                              oauth: OAuth 2.1 (claude.ai, ChatGPT connectors); the person signs in with
+                              their Geopera key on our page. both: either. Needs Node 22 or later
+  --oauth-redirect-allow a,b  extra redirect URIs (exact, or a prefix ending in "/") that dynamically
+                              registered or metadata-document clients may use, besides claude.ai,
+                              claude.com, chatgpt.com and loopback
   --max-sessions N            HTTP: open sessions at most, both transports (default 1000)
   --max-sessions-per-address N  HTTP: open sessions per client address (default 32; over it, the
                               address's stalest session idle for 60 s is closed, else 429)
@@ -307,6 +347,8 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
         port: { type: "string" },
         "allowed-origins": { type: "string" },
         "public-url": { type: "string" },
+        auth: { type: "string" },
+        "oauth-redirect-allow": { type: "string" },
         "max-sessions": { type: "string" },
         "max-sessions-per-address": { type: "string" },
         "trust-proxy": { type: "boolean" },
@@ -394,6 +436,10 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   const shutdownGraceMs = seconds(positiveInt("--shutdown-grace", v["shutdown-grace"])) ?? 10_000;
   if (shutdownGraceMs > MAX_SHUTDOWN_GRACE_MS) throw new ConfigError(`--shutdown-grace must be at most ${MAX_SHUTDOWN_GRACE_MS / 1000} seconds`);
 
+  const auth = oneOf<AuthMode>("--auth", v.auth, ["key", "oauth", "both"], "key");
+  const publicUrl = url("--public-url", v["public-url"]);
+  const oauth = command === "serve" && auth !== "key" ? oauthConfig(auth, transport, publicUrl, v["oauth-redirect-allow"], env) : undefined;
+
   const maxCalls = positiveInt("--max-calls-per-session", v["max-calls-per-session"], 8)!;
 
   const config: Config = {
@@ -413,7 +459,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     host: v.host ?? "127.0.0.1",
     port: port("--port", v.port, 8787),
     allowedOrigins: list(v["allowed-origins"]) ?? [],
-    publicUrl: url("--public-url", v["public-url"]),
+    publicUrl,
     confirmVia: oneOf<ConfirmVia>("--confirm-via", v["confirm-via"], ["auto", "form", "page"], "auto"),
     confirmPort: port("--confirm-port", v["confirm-port"], 0),
     confirmWaitMs: seconds(positiveInt("--confirm-wait", v["confirm-wait"])) ?? 600_000,
@@ -443,6 +489,60 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     trustProxy: Boolean(v["trust-proxy"]),
     sessionIdleMs: seconds(positiveInt("--session-idle", v["session-idle"])) ?? 30 * 60_000,
     shutdownGraceMs,
+    auth,
+    ...(oauth ? { oauth } : {}),
   };
   return Object.freeze(config);
+}
+
+const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** GEOPERA_OAUTH_KEK: "<id>:<base64 of 32 bytes>", comma-separated, newest first. Never echoed. */
+function kekList(raw: string | undefined): Kek[] {
+  if (raw === undefined || raw.trim() === "") throw new ConfigError("--auth oauth|both needs GEOPERA_OAUTH_KEK (e.g. k1:$(openssl rand -base64 32)): the key that encrypts the Geopera keys people sign in with");
+  const keks = raw.split(",").map((part, i) => {
+    const m = /^([A-Za-z0-9_-]{1,32}):([A-Za-z0-9+/=_-]+)$/.exec(part.trim());
+    const key = m ? Buffer.from(m[2]!, "base64") : undefined;
+    if (!m || key?.length !== 32) throw new ConfigError(`GEOPERA_OAUTH_KEK: key #${i + 1} must be <id>:<32 bytes in base64> (e.g. k1:$(openssl rand -base64 32))`);
+    return { id: m[1]!, key: key! };
+  });
+  if (new Set(keks.map((k) => k.id)).size !== keks.length) throw new ConfigError("GEOPERA_OAUTH_KEK lists the same key id twice");
+  return keks;
+}
+
+/** GEOPERA_OAUTH_CLIENTS: a JSON array of {client_id, client_secret?, client_name?, redirect_uris}. Secrets never echoed. */
+function staticClients(raw: string | undefined): StaticOAuthClient[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError("GEOPERA_OAUTH_CLIENTS must be a JSON array of clients");
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError("GEOPERA_OAUTH_CLIENTS must be a JSON array of clients");
+  return parsed.map((c: Record<string, unknown>, i) => {
+    const ok =
+      typeof c === "object" && c !== null && typeof c.client_id === "string" && /^[\x21-\x7e]{1,200}$/.test(c.client_id) &&
+      (c.client_secret === undefined || (typeof c.client_secret === "string" && c.client_secret.length >= 16)) &&
+      (c.client_name === undefined || typeof c.client_name === "string") &&
+      Array.isArray(c.redirect_uris) && c.redirect_uris.length > 0 && c.redirect_uris.every((u) => typeof u === "string" && URL.canParse(u));
+    if (!ok) throw new ConfigError(`GEOPERA_OAUTH_CLIENTS: client #${i + 1} needs client_id, redirect_uris (URLs), and optionally client_name and client_secret (16+ characters)`);
+    return { client_id: c.client_id as string, client_secret: c.client_secret as string | undefined, client_name: c.client_name as string | undefined, redirect_uris: c.redirect_uris as string[] };
+  });
+}
+
+function oauthConfig(auth: AuthMode, transport: Transport, publicUrl: string | undefined, redirectAllow: string | undefined, env: Readonly<Record<string, string | undefined>>): OAuthConfig {
+  if (transport !== "http") throw new ConfigError(`--auth ${auth} is for --transport http (stdio uses the server's own key)`);
+  if (!publicUrl) throw new ConfigError(`--auth ${auth} needs --public-url: the https origin clients and people reach this server at (it is the OAuth issuer)`);
+  const u = new URL(publicUrl);
+  if (u.pathname !== "/" || u.search || u.hash) throw new ConfigError(`--auth ${auth}: --public-url must be an origin (scheme, host and port, no path), got "${publicUrl}"`);
+  if (u.protocol !== "https:" && !LOOPBACK_NAMES.has(u.hostname)) throw new ConfigError(`--auth ${auth}: --public-url must be https outside loopback (OAuth tokens and keys travel over it), got "${publicUrl}"`);
+  const allow = list(redirectAllow) ?? [];
+  for (const a of allow) if (!URL.canParse(a) || !/^https?:$/.test(new URL(a).protocol)) throw new ConfigError(`--oauth-redirect-allow: "${printable(a)}" is not an http(s) URL`);
+  return {
+    keks: kekList(env.GEOPERA_OAUTH_KEK),
+    redirectAllow: allow,
+    clients: staticClients(env.GEOPERA_OAUTH_CLIENTS),
+    loopbackClientDocuments: flagEnv("GEOPERA_OAUTH_TEST_LOOPBACK_CIMD", env.GEOPERA_OAUTH_TEST_LOOPBACK_CIMD),
+  };
 }

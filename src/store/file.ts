@@ -10,6 +10,7 @@ import { AuditLog, verifyAuditFile } from "../gate/audit.js";
 import { createLogger, type Logger } from "../log.js";
 import { capViolation } from "../gate/caps.js";
 import { FileRequestStates } from "./fileRequestState.js";
+import { FileOAuthRecords } from "./oauthFile.js";
 import type { Clock } from "../gate/clock.js";
 import { startOfUtcDay, type AuditEvent, type Caps, type GateStore, type NewConfirmation, type NewSpend, type Reservation, type VerifyResult } from "./types.js";
 
@@ -32,6 +33,7 @@ export class FileStore implements GateStore {
   private readonly journalFile: string;
   private readonly auditKeys: readonly string[];
   private readonly requestStates: FileRequestStates;
+  readonly oauth: FileOAuthRecords;
 
   constructor(
     dir: string,
@@ -48,6 +50,7 @@ export class FileStore implements GateStore {
     this.audit = new AuditLog(this.auditFile, clock, log, this.auditKeys[0]);
     this.confirmations = new ConfirmationStore(clock, confirmTtlMs);
     this.requestStates = new FileRequestStates(dir, clock, log);
+    this.oauth = new FileOAuthRecords(dir, clock, log);
   }
 
   async openConfirmation(n: NewConfirmation) {

@@ -21,6 +21,7 @@
 //    a used request state is one INSERT … ON CONFLICT DO NOTHING RETURNING into gate_request_state.
 // Times that decide something (expiry, the UTC day of a cap) are the database's, one clock for all.
 import { secretOnce } from "./secretOnce.js";
+import { PostgresOAuthRecords } from "./oauthPostgres.js";
 import pg from "pg";
 import { randomBytes } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
@@ -136,6 +137,7 @@ const toConfirmation = (r: ConfirmationRow): Confirmation => ({
 
 export class PostgresStore implements GateStore {
   readonly where: string;
+  readonly oauth: PostgresOAuthRecords;
   private lastSweep = 0;
 
   private constructor(
@@ -146,6 +148,7 @@ export class PostgresStore implements GateStore {
     private readonly opts: PostgresStoreOptions,
   ) {
     this.where = describePostgresUrl(opts.url);
+    this.oauth = new PostgresOAuthRecords(pool);
   }
 
   /** Connects, migrates the schema, and takes this replica's presence lock. */

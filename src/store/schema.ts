@@ -176,6 +176,26 @@ CREATE TABLE gate_request_state (
 CREATE INDEX gate_request_state_expires ON gate_request_state (expires_at);
 `,
   },
+  {
+    version: 5,
+    description: "OAuth authorization server records (--auth oauth|both)",
+    // One row per record of src/oauth/adapter.ts: key, grant_id and uid are SHA-256 hashes of the
+    // library's ids, so no token value is stored; a grant's Geopera key is in payload sealed under the KEK.
+    sql: `
+CREATE TABLE gate_oauth (
+  key          text PRIMARY KEY,
+  model        text NOT NULL,
+  payload      jsonb NOT NULL,
+  expires_at   timestamptz,
+  grant_id     text,
+  uid          text,
+  consumed_at  timestamptz
+);
+CREATE INDEX gate_oauth_grant ON gate_oauth (grant_id) WHERE grant_id IS NOT NULL;
+CREATE INDEX gate_oauth_uid ON gate_oauth (uid) WHERE uid IS NOT NULL;
+CREATE INDEX gate_oauth_expires ON gate_oauth (expires_at) WHERE expires_at IS NOT NULL;
+`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -164,7 +164,38 @@ export interface GateStore {
    */
   useRequestState(id: string, expiresAt: number): Promise<boolean>;
 
+  /** The OAuth authorization server's records (--auth oauth|both), in the same place as the gate's. */
+  readonly oauth: OAuthRecords;
+
   close(): Promise<void>;
+}
+
+/**
+ * One record of the OAuth authorization server (src/oauth/adapter.ts decides what goes in): keys, grant
+ * ids and uids arrive already hashed, so the store never holds a token's value.
+ */
+export interface OAuthRecord {
+  model: string;
+  payload: Record<string, unknown>;
+  /** Epoch ms; absent: kept until removed. */
+  expiresAt?: number;
+  grantId?: string;
+  uid?: string;
+  /** Epoch seconds it was consumed at (codes, rotated refresh tokens). */
+  consumed?: number;
+}
+
+export interface OAuthRecords {
+  put(key: string, record: OAuthRecord): Promise<void>;
+  /** Stores it unless a live record has that key; returns the record now kept (one winner across replicas). */
+  putIfAbsent(key: string, record: OAuthRecord): Promise<OAuthRecord>;
+  /** A live (unexpired) record. */
+  get(key: string): Promise<OAuthRecord | undefined>;
+  getByUid(uid: string): Promise<OAuthRecord | undefined>;
+  /** Marks it consumed, atomically: true for the one call that did, false if it was already consumed or is gone. */
+  consume(key: string): Promise<boolean>;
+  remove(key: string): Promise<void>;
+  removeByGrant(grantId: string): Promise<void>;
 }
 
 /** Bytes of the request-state HMAC secret. */
