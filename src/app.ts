@@ -11,7 +11,7 @@ import { startSandboxApi, type SandboxApi } from "./sandbox/index.js";
 import { SERVER_NAME, SERVER_VERSION } from "./server.js";
 import { createSpendGate, type Gate } from "./gate/gate.js";
 import { openStore, type GateStore } from "./store/index.js";
-import { credentialVerifier, type CredentialVerdict } from "./upstream/verify.js";
+import { credentialOwner, credentialVerifier, type CredentialOwner, type CredentialVerdict } from "./upstream/verify.js";
 import type { ContextDeps } from "./resources/deps.js";
 
 /** The key the server uses against its own embedded sandbox; it is not a real credential. */
@@ -28,6 +28,8 @@ export interface App {
   ownKey?: string;
   /** Asks the API whether it accepts a credential (hosted mode checks one before opening a session). */
   verifyCredential(token: string, signal: AbortSignal): Promise<CredentialVerdict>;
+  /** The same check, with the organization the credential acts for (the OAuth sign-in page shows it). */
+  credentialOwner(token: string, signal: AbortSignal): Promise<CredentialOwner>;
   /** What resources, prompts and completions read through: the tools' own upstream path, and the store. */
   context: Omit<ContextDeps, "callerOf">;
   close(): Promise<void>;
@@ -65,6 +67,7 @@ export async function startApp(config: Readonly<Config>, log: Logger): Promise<A
     apiUrl,
     ownKey,
     verifyCredential: credentialVerifier(upstream),
+    credentialOwner: credentialOwner(upstream),
     context: { forward: base, store },
     async close() {
       await gate.close();

@@ -39,7 +39,13 @@ async function main(): Promise<number | undefined> {
     process.stdout.write(`${SERVER_VERSION}\n`);
     return 0;
   }
-  const log = createLogger(config.logLevel, undefined, [], { deferred: true }).withSecrets([...(config.apiKey ? [config.apiKey] : []), ...config.auditKeys, ...(config.requestStateSecret ? [config.requestStateSecret.toString("utf8")] : [])]);
+  // oidc-provider 9 supports Node 22 and later; the rest of the server keeps running on 20.
+  const nodeMajor = Number(process.versions.node.split(".")[0]);
+  if (config.auth !== "key" && nodeMajor < 22) {
+    process.stderr.write(`geopera-billing-mcp: --auth ${config.auth} needs Node 22 or later (this is Node ${process.versions.node}); upgrade Node, or use --auth key (clients send their own Geopera key), which works on Node 20\n`);
+    return 2;
+  }
+  const log = createLogger(config.logLevel, undefined, [], { deferred: true }).withSecrets([...(config.apiKey ? [config.apiKey] : []), ...config.auditKeys, ...(config.requestStateSecret ? [config.requestStateSecret.toString("utf8")] : []), ...(config.oauth?.clients.flatMap((c) => (c.client_secret ? [c.client_secret] : [])) ?? [])]);
   const app = await startApp(config, log);
   if (config.transport === "http") return serveOverHttp(config, app, log);
   const shutdown = async (code: number) => {
@@ -63,12 +69,31 @@ async function main(): Promise<number | undefined> {
 async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): Promise<undefined> {
   // Loaded only in HTTP mode: stdio never needs the HTTP and SSE transports (they cost cold start).
   const { serveHttp } = await import("./transport/http.js");
+  // OAuth (--auth oauth|both) is loaded only when asked for: key mode never loads oidc-provider.
+  const oauth = config.oauth
+    ? {
+        front: await (await import("./oauth/front.js")).createOAuthFront({
+          issuer: config.publicUrl!,
+          config: config.oauth,
+          records: app.store.oauth,
+          trustProxy: config.trustProxy,
+          checkKey: app.credentialOwner,
+          log,
+        }),
+        acceptKeys: config.auth === "both",
+      }
+    : undefined;
   const http = await serveHttp({
     about: {
       name: "geopera-billing-mcp",
       version: SERVER_VERSION,
       endpoints: { streamable_http: "/mcp", sse: "/sse" },
-      auth: "Authorization: Bearer <gpra_ API key or gpst_ session token>",
+      auth:
+        config.auth === "key"
+          ? "Authorization: Bearer <gpra_ API key or gpst_ session token>"
+          : config.auth === "oauth"
+            ? "OAuth 2.1: see /.well-known/oauth-protected-resource/mcp"
+            : "OAuth 2.1 (see /.well-known/oauth-protected-resource/mcp), or Authorization: Bearer <gpra_ API key or gpst_ session token>",
       docs: "Point an MCP client at /mcp (or /sse for older clients); see the README's hosted section.",
     },
     host: config.host,
@@ -87,8 +112,11 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
     trustProxy: config.trustProxy,
     sessionIdleMs: config.sessionIdleMs,
     shutdownGraceMs: config.shutdownGraceMs,
-    createSessionServer: (credential, session, scope) => {
+    oauth,
+    createSessionServer: (credential, session, scope, tier) => {
       const caller = callerFor(credential);
+      // An OAuth grant sees only the tools of the access the person granted (read < draft < spend).
+      const tools = tier ? app.tools.filter((t) => (TIER_EFFECTS[tier] as readonly string[]).includes(t.sideEffect)) : app.tools;
       // A call the API answers 401 (the credential was revoked or expired since the session opened): the
       // session gives its slot back once its calls are answered. 403 is not it — a read-only key asking
       // for a spend gets 403 and stays a perfectly good session.
@@ -99,7 +127,7 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
       };
       // Resource reads and completions tell of a 401 too: the session gives its slot back just the same.
       const context = { ...app.context, answered: (status: number) => status === 401 && session.credentialRejected() };
-      return createServer({ tools: app.tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context, card: config.confirmVia !== "form" }, scope);
+      return createServer({ tools, invoke, callerOf: () => caller, progressIntervalMs: config.progressIntervalMs, context, card: config.confirmVia !== "form" }, scope);
     },
     // The confirmation page lives on this listener in hosted mode; no bearer (a browser has none).
     extraRoutes: (req, res) => app.gate.confirmRoutes(req, res),
@@ -127,6 +155,9 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
   }
   return undefined;
 }
+
+/** What each OAuth grant may do: the side effects of the tools it sees. */
+const TIER_EFFECTS = { read: ["read"], draft: ["read", "compute"], spend: ["read", "compute", "spend"] } as const satisfies Record<string, readonly string[]>;
 
 main().then(
   (code) => {

@@ -15,7 +15,7 @@ th{color:#5a6270;font-weight:500;width:42%}th.head{color:#1b1f24;font-weight:600
 .buttons{display:flex;gap:12px;margin-top:22px}button{font:inherit;padding:10px 18px;border-radius:8px;border:1px solid #aab1bb;background:#fff;cursor:pointer}
 button.yes{background:#b42318;border-color:#b42318;color:#fff;font-weight:600}.note{color:#5a6270;font-size:14px;margin-top:18px}`;
 
-function layout(title: string, body: string): string {
+export function layout(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
 }
 

@@ -98,9 +98,9 @@ export class FileOAuthRecords implements OAuthRecords {
     if (this.records.delete(key)) this.save();
   }
 
-  async removeByGrant(grantId: string) {
+  async removeByGrant(grantId: string, model: string) {
     let changed = false;
-    for (const [k, r] of this.records) if (r.grantId === grantId) changed = this.records.delete(k) || changed;
+    for (const [k, r] of this.records) if (r.grantId === grantId && r.model === model) changed = this.records.delete(k) || changed;
     if (changed) this.save();
   }
 }

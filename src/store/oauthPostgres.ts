@@ -72,7 +72,7 @@ export class PostgresOAuthRecords implements OAuthRecords {
     await this.pool.query("DELETE FROM gate_oauth WHERE key = $1", [key]);
   }
 
-  async removeByGrant(grantId: string) {
-    await this.pool.query("DELETE FROM gate_oauth WHERE grant_id = $1", [grantId]);
+  async removeByGrant(grantId: string, model: string) {
+    await this.pool.query("DELETE FROM gate_oauth WHERE grant_id = $1 AND model = $2", [grantId, model]);
   }
 }

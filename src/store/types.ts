@@ -195,7 +195,8 @@ export interface OAuthRecords {
   /** Marks it consumed, atomically: true for the one call that did, false if it was already consumed or is gone. */
   consume(key: string): Promise<boolean>;
   remove(key: string): Promise<void>;
-  removeByGrant(grantId: string): Promise<void>;
+  /** Removes that model's records of that (hashed) grant id. */
+  removeByGrant(grantId: string, model: string): Promise<void>;
 }
 
 /** Bytes of the request-state HMAC secret. */

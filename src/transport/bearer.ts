@@ -6,7 +6,7 @@ import { timingSafeEqual } from "node:crypto";
 export { credentialDigest, fingerprintOf } from "../fingerprint.js";
 
 /** A Geopera API key (gpra_) or session token (gpst_). */
-const TOKEN = /^(gpra|gpst)_[A-Za-z0-9_-]{8,}$/;
+export const GEOPERA_CREDENTIAL = /^(gpra|gpst)_[A-Za-z0-9_-]{8,}$/;
 
 export const REALM = "geopera-billing-mcp";
 
@@ -15,7 +15,7 @@ export type BearerResult = { ok: true; token: string } | { ok: false; reason: "m
 export function readBearer(header: string | undefined): BearerResult {
   if (header === undefined || header.trim() === "") return { ok: false, reason: "missing" };
   const match = /^Bearer +(\S+) *$/i.exec(header);
-  if (!match || !TOKEN.test(match[1]!)) return { ok: false, reason: "malformed" };
+  if (!match || !GEOPERA_CREDENTIAL.test(match[1]!)) return { ok: false, reason: "malformed" };
   return { ok: true, token: match[1]! };
 }
 

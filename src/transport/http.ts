@@ -14,7 +14,7 @@ import { createMcpHandler, isInitializeRequest, isLegacyRequest } from "@modelco
 import type { AuthInfo, McpServer } from "@modelcontextprotocol/server";
 import type { RequestScope } from "../server.js";
 import type { Logger } from "../log.js";
-import { readBearer, challenge, credentialDigest, sameCredential, fingerprintOf } from "./bearer.js";
+import { readBearer, challenge, credentialDigest, sameCredential, fingerprintOf, GEOPERA_CREDENTIAL } from "./bearer.js";
 import { createOriginPolicy, isLoopbackHost } from "./origin.js";
 import { readJsonBody, BodyTooLarge, BodyNotJson } from "./body.js";
 import { sendJson, sendRpcError, RPC } from "./replies.js";
@@ -22,6 +22,8 @@ import { CallTracker } from "./calls.js";
 import { SessionRegistry, type Session, type Reservation } from "./sessions.js";
 import { remoteAddressOf } from "./remote.js";
 import { CredentialCheck, type VerifyCredential } from "./verify.js";
+import type { OAuthFront, Principal } from "../oauth/front.js";
+import type { Tier } from "../oauth/provider.js";
 
 export interface HttpServeOptions {
   /**
@@ -82,7 +84,12 @@ export interface HttpServeOptions {
    * Builds one MCP server bound to one caller credential: for a 2025 session (it lives as long as the
    * session), or for one 2026-07-28 request (it serves that request only).
    */
-  createSessionServer(credential: string, hooks: SessionHooks, scope?: RequestScope): McpServer;
+  createSessionServer(credential: string, hooks: SessionHooks, scope?: RequestScope, tier?: Tier): McpServer;
+  /**
+   * --auth oauth|both: the authorization server's routes and the access-token check. `acceptKeys`
+   * (both): a bearer shaped like a Geopera credential is used as before; any other must be our token.
+   */
+  oauth?: { front: OAuthFront; acceptKeys: boolean };
   /**
    * Browser routes under /confirm/, served WITHOUT bearer auth (Host and Origin checks still apply).
    * Returns true if it handled the request; false → 404.
@@ -142,10 +149,11 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     (ctx) => {
       const token = ctx.authInfo?.token;
       if (!token) throw new Error("2026-07-28 request without a credential"); // route() never lets one through
-      const credential = credentialDigest(token);
+      const principal = (ctx.authInfo?.extra as { principal?: Principal } | undefined)?.principal ?? { id: token, credential: token };
+      const credential = credentialDigest(principal.id);
       const headers = ctx.requestInfo?.headers;
       const scope = { method: headers?.get("mcp-method") ?? undefined, name: headers?.get("mcp-name") ?? undefined };
-      return opts.createSessionServer(token, { credentialRejected: () => closeRevoked(credential) }, scope);
+      return opts.createSessionServer(token, { credentialRejected: () => closeRevoked(credential, principal) }, scope, principal.tier);
     },
     { legacy: "reject", maxRequestBodySize: opts.maxRequestBytes, onerror: (err) => log.debug("2026-07-28 request error", { error: err.message }) },
   );
@@ -238,7 +246,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
    * its calls are answered (the refusal itself still reaches the client), and the refusal is cached.
    */
   const revoked = new WeakSet<Session>();
-  const closeRevoked = (credential: Buffer) => {
+  const closeRevoked = (credential: Buffer, principal?: Principal) => {
+    // An OAuth grant whose key the API refused is revoked with all its tokens: the app must sign in again.
+    if (principal?.grantId) void opts.oauth?.front.revokeGrant(principal.grantId).catch((err: Error) => log.error("oauth grant revocation failed", { error: err.message }));
     credentials?.reject(credential.toString("hex"));
     for (const session of sessions.withCredential(credential)) {
       if (revoked.has(session)) continue;
@@ -250,20 +260,20 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   };
 
   /** The parts of a session common to both transports. */
-  const newSession = (token: string, address: string) => {
-    const credential = credentialDigest(token);
-    const hooks: SessionHooks = { credentialRejected: () => closeRevoked(credential) };
-    return { credential, caller: fingerprintOf(credential), address, server: opts.createSessionServer(token, hooks), lastActive: Date.now() };
+  const newSession = (principal: Principal, address: string) => {
+    const credential = credentialDigest(principal.id);
+    const hooks: SessionHooks = { credentialRejected: () => closeRevoked(credential, principal) };
+    return { credential, caller: fingerprintOf(credential), address, server: opts.createSessionServer(principal.credential, hooks, undefined, principal.tier), lastActive: Date.now() };
   };
 
   /** A known session of this kind answering to this credential, or undefined with a refusal written. */
-  const sessionFor = <K extends Session["kind"]>(req: IncomingMessage, res: ServerResponse, id: string, token: string, kind: K): Extract<Session, { kind: K }> | undefined => {
+  const sessionFor = <K extends Session["kind"]>(req: IncomingMessage, res: ServerResponse, id: string, principal: Principal, kind: K): Extract<Session, { kind: K }> | undefined => {
     const session = sessions.get(id);
     if (!session) {
       refuse(req, res, 404, RPC.sessionNotFound, "Session not found", "unknown session");
       return undefined;
     }
-    const presented = credentialDigest(token);
+    const presented = credentialDigest(principal.id);
     if (!sameCredential(session.credential, presented)) {
       log.warn("session credential mismatch", { session: id, caller: fingerprintOf(presented), owner: session.caller });
       refuse(req, res, 403, RPC.serverError, "Forbidden: this session was opened with another credential", "credential mismatch");
@@ -327,10 +337,11 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     await handle();
   };
 
-  const handleMcp = async (req: IncomingMessage, res: ServerResponse, token: string) => {
+  const handleMcp = async (req: IncomingMessage, res: ServerResponse, principal: Principal) => {
+    const token = principal.credential;
     const sessionId = req.headers["mcp-session-id"];
     if (typeof sessionId === "string") {
-      const session = sessionFor(req, res, sessionId, token, "streamable");
+      const session = sessionFor(req, res, sessionId, principal, "streamable");
       if (!session) return;
       if (req.method === "POST") {
         const read = await readBody(req, res);
@@ -347,7 +358,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     if (!isInitializeRequest(read.body)) {
       // Not a 2025 session's: a 2026-07-28 request (the SDK's own classification), or a 2025 request
       // without its session.
-      if (serveModernRequests && !(await isLegacyRequest(headersOnly(req), read.body, { maxRequestBodySize: opts.maxRequestBytes }))) return handleModern(req, res, token, read.body);
+      if (serveModernRequests && !(await isLegacyRequest(headersOnly(req), read.body, { maxRequestBodySize: opts.maxRequestBytes }))) return handleModern(req, res, principal, read.body);
       return refuse(req, res, 400, RPC.serverError, "Bad Request: No valid session ID provided", "no session");
     }
     const initializeId = (read.body as unknown as { id: string | number }).id;
@@ -357,7 +368,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
 
     let base: ReturnType<typeof newSession> | undefined;
     try {
-      base = newSession(token, slot.address);
+      base = newSession(principal, slot.address);
       const calls = new CallTracker(opts.maxConcurrentCallsPerSession, () => (session.lastActive = Date.now()));
       const transport: NodeStreamableHTTPServerTransport = new NodeStreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
@@ -383,22 +394,24 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   };
 
   /** One 2026-07-28 request: the credential checked (cached verdicts), then served by a server of its own. */
-  const handleModern = async (req: IncomingMessage, res: ServerResponse, token: string, body: unknown) => {
+  const handleModern = async (req: IncomingMessage, res: ServerResponse, principal: Principal, body: unknown) => {
+    const token = principal.credential;
     const id = requestIdOf(body);
     if (draining && carriesRequest(body)) return refuseDraining(req, res, id);
     if (!(await credentialAccepted(req, res, token, id))) return;
-    const auth: AuthInfo = { token, clientId: fingerprintOf(credentialDigest(token)), scopes: [] };
+    const auth: AuthInfo = { token, clientId: fingerprintOf(credentialDigest(principal.id)), scopes: principal.tier ? [principal.tier] : [], extra: { principal } };
     await serveModern(Object.assign(req, { auth }), res, body);
   };
 
-  const handleSse = async (req: IncomingMessage, res: ServerResponse, token: string) => {
+  const handleSse = async (req: IncomingMessage, res: ServerResponse, principal: Principal) => {
+    const token = principal.credential;
     if (req.method !== "GET") return refuse(req, res, 405, RPC.serverError, "Method not allowed", "method", { Allow: "GET" });
     if (!(await credentialAccepted(req, res, token))) return;
     const slot = admitSession(req, res);
     if (!slot) return;
     let base: ReturnType<typeof newSession>;
     try {
-      base = newSession(token, slot.address);
+      base = newSession(principal, slot.address);
     } catch (err) {
       sessions.cancel(slot);
       throw err;
@@ -427,11 +440,11 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     res.once("close", () => clearInterval(timer));
   };
 
-  const handleMessages = async (req: IncomingMessage, res: ServerResponse, token: string) => {
+  const handleMessages = async (req: IncomingMessage, res: ServerResponse, principal: Principal) => {
     if (req.method !== "POST") return refuse(req, res, 405, RPC.serverError, "Method not allowed", "method", { Allow: "POST" });
     const id = new URL(req.url ?? "/", "http://x").searchParams.get("sessionId");
     if (!id) return refuse(req, res, 400, RPC.serverError, "Bad Request: sessionId query parameter required", "no session");
-    const session = sessionFor(req, res, id, token, "sse");
+    const session = sessionFor(req, res, id, principal, "sse");
     if (!session) return;
     const read = await readBody(req, res);
     if (read) await forward(req, res, session, read.body, () => session.transport.handlePostMessage(req, res, read.body));
@@ -445,6 +458,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       return sendJson(res, draining ? 503 : 200, { status: draining ? "draining" : "ok" });
     }
     if (!policy.hostAllowed(req.headers.host)) return refuse(req, res, 403, RPC.serverError, "Forbidden: Host not allowed", "host");
+    // The authorization server and its metadata answer apps' servers and browsers from any origin (the
+    // library does its own CORS; the sign-in form checks its own Origin), so before the Origin check.
+    if (opts.oauth && (path.startsWith("/oauth/") || path.startsWith("/.well-known/")) && (await opts.oauth.front.handle(req, res, path))) return;
     if (!policy.originAllowed(req.headers.origin)) return refuse(req, res, 403, RPC.serverError, "Forbidden: Origin not allowed", "origin");
     policy.applyCors(req, res);
 
@@ -459,14 +475,43 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     if (path !== MCP && path !== SSE && path !== MESSAGES) return sendJson(res, 404, { error: "not found" });
     if (req.method === "OPTIONS") return policy.preflight(req, res);
 
+    const principal = opts.oauth ? await oauthPrincipal(req, res, path, opts.oauth) : keyPrincipal(req, res);
+    if (!principal) return;
+    if (path === MCP) return handleMcp(req, res, principal);
+    if (path === SSE) return handleSse(req, res, principal);
+    return handleMessages(req, res, principal);
+  };
+
+  /** --auth key: the bearer is the caller's own Geopera credential. Undefined with the 401 written. */
+  const keyPrincipal = (req: IncomingMessage, res: ServerResponse): Principal | undefined => {
     const bearer = readBearer(req.headers.authorization);
     if (!bearer.ok) {
       const message = "Unauthorized: send Authorization: Bearer <gpra_ API key or gpst_ session token>";
-      return refuse(req, res, 401, RPC.serverError, message, bearer.reason === "missing" ? "no credential" : "malformed credential", { "WWW-Authenticate": challenge(bearer.reason) });
+      refuse(req, res, 401, RPC.serverError, message, bearer.reason === "missing" ? "no credential" : "malformed credential", { "WWW-Authenticate": challenge(bearer.reason) });
+      return undefined;
     }
-    if (path === MCP) return handleMcp(req, res, bearer.token);
-    if (path === SSE) return handleSse(req, res, bearer.token);
-    return handleMessages(req, res, bearer.token);
+    return { id: bearer.token, credential: bearer.token };
+  };
+
+  /**
+   * --auth oauth|both: an access token we issued (its grant's key is the upstream credential), or in
+   * `both` a Geopera credential as before. Anything else: 401 pointing at the resource metadata (RFC 9728).
+   */
+  const oauthPrincipal = async (req: IncomingMessage, res: ServerResponse, path: string, oauth: NonNullable<HttpServeOptions["oauth"]>): Promise<Principal | undefined> => {
+    const header = req.headers.authorization;
+    const token = header === undefined ? undefined : /^Bearer +(\S+) *$/i.exec(header)?.[1];
+    const unauthorized = (reason: string) => {
+      const message = oauth.acceptKeys ? "Unauthorized: sign in (OAuth), or send Authorization: Bearer <gpra_ API key or gpst_ session token>" : "Unauthorized: sign in (OAuth); see the resource metadata";
+      refuse(req, res, 401, RPC.serverError, message, reason, { "WWW-Authenticate": oauth.front.challenge(path === SSE || path === MESSAGES ? SSE : MCP, header !== undefined) });
+      return undefined;
+    };
+    if (token === undefined) return unauthorized(header === undefined ? "no credential" : "malformed credential");
+    if (GEOPERA_CREDENTIAL.test(token)) {
+      if (!oauth.acceptKeys) return unauthorized("geopera credential in oauth mode");
+      return { id: token, credential: token };
+    }
+    const principal = await oauth.front.authenticate(token);
+    return principal ?? unauthorized("access token rejected");
   };
 
   const server: Server = createServer((req, res) => {

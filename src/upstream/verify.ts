@@ -2,6 +2,7 @@
 // one balance read with the credential — the cheapest read every usable credential may make (the spend
 // gate reads it too) — answered 2xx means accepted, 401/403 rejected, anything else unknown.
 import type { UpstreamClient } from "./client.js";
+import { usableOrganizationId } from "../gate/organization.js";
 
 export type CredentialVerdict = "accepted" | "rejected" | "unknown";
 
@@ -19,6 +20,33 @@ export function credentialVerifier(upstream: UpstreamClient): (token: string, si
       return "unknown";
     } catch {
       return "unknown";
+    }
+  };
+}
+
+/** Who a credential acts for: the same balance read, with the organization it names (sign-in shows it). */
+export type CredentialOwner = { verdict: "accepted"; organization?: string } | { verdict: "rejected" | "unknown" };
+
+export function credentialOwner(upstream: UpstreamClient): (token: string, signal: AbortSignal) => Promise<CredentialOwner> {
+  return async (token, signal) => {
+    try {
+      const response = await upstream.send({ operationId: VERIFY_OPERATION, body: "{}", credential: token, signal });
+      const status = response.statusCode;
+      if (status < 200 || status >= 300) {
+        await response.body.dump();
+        return { verdict: status === 401 || status === 403 ? "rejected" : "unknown" };
+      }
+      const text = await response.body.text();
+      let organization: string | undefined;
+      try {
+        const answer = JSON.parse(text) as Record<string, unknown>;
+        organization = usableOrganizationId(answer.organization_id);
+      } catch {
+        // Accepted all the same: the page then says the organization is not known.
+      }
+      return { verdict: "accepted", ...(organization !== undefined ? { organization } : {}) };
+    } catch {
+      return { verdict: "unknown" };
     }
   };
 }
