@@ -70,7 +70,6 @@ export async function createOAuthFront(opts: OAuthFrontOptions): Promise<OAuthFr
     scopes_supported: [...TIERS],
     bearer_methods_supported: ["header"],
     resource_name: "Geopera billing",
-    resource_documentation: "https://github.com/geopera/billing-mcp#connect-from-claudeai--chatgpt",
   });
 
   const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> => {

@@ -127,7 +127,13 @@ export function createInteractionRoutes(d: InteractionDeps) {
       const requested = String(details.params.scope ?? "").split(" ");
       const oidc = requested.filter((s) => s === "openid" || s === "offline_access");
       if (oidc.length) grant.addOIDCScope(oidc.join(" "));
-      grant.addResourceScope(d.resource, TIERS.slice(0, TIERS.indexOf(tier) + 1).join(" "));
+      // Tier names are resource scopes: as OpenID scopes they are answered "no" (else the library asks again).
+      const tierNames = requested.filter((s) => (TIERS as readonly string[]).includes(s));
+      if (tierNames.length) grant.rejectOIDCScope(tierNames.join(" "));
+      // What the person chose, and "no" to the rest, so the library does not ask again for them.
+      const chosen = TIERS.indexOf(tier) + 1;
+      grant.addResourceScope(d.resource, TIERS.slice(0, chosen).join(" "));
+      if (chosen < TIERS.length) grant.rejectResourceScope(d.resource, TIERS.slice(chosen).join(" "));
       const grantId: string = await grant.save();
       const organization = pending.payload.organization;
       await d.records.put(grantKeyOf(grantId), {

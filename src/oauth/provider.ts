@@ -84,7 +84,9 @@ export async function createOAuthProvider(opts: OAuthProviderOptions) {
     clientDefaults: { grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none", id_token_signed_response_alg: "ES256" },
     clientAuthMethods: ["none", "client_secret_basic", "client_secret_post"],
     responseTypes: ["code"],
-    scopes: ["openid", "offline_access"],
+    // The tiers are listed so a client may name them in its registration (the SDK does); requested as
+    // such they are answered per resource in the grant (interaction.ts), never as OpenID scopes.
+    scopes: ["openid", "offline_access", ...TIERS],
     claims: { openid: ["sub"] },
     cookies: { keys: cookieKeys(config.keks) },
     jwks: { keys: [await signingKey(records, config.keks)] },
@@ -155,7 +157,6 @@ export async function createOAuthProvider(opts: OAuthProviderOptions) {
         allowClient: async (_ctx: unknown, client: { redirectUris?: string[] }) => (client.redirectUris ?? []).every((u) => redirectAllowed(u, config.redirectAllow)),
       },
     },
-    discovery: { scopes_supported: ["openid", "offline_access", ...TIERS] },
     ...(testAgent
       ? {
           fetch: (url: string, options: Record<string, unknown>) => {

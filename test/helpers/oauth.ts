@@ -1,0 +1,111 @@
+// The pieces of an OAuth connector test: the v2 SDK client's OAuthClientProvider kept in memory (as a
+// hosted agent keeps it), a loopback callback endpoint that records where the browser was sent, and the
+// person at the sign-in page, driven in Chromium.
+import { createServer, type Server } from "node:http";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
+import type { Browser, Page } from "playwright-core";
+import type { OAuthClientProvider } from "@modelcontextprotocol/client";
+
+/** A free loopback port (the server's --public-url must name its port before it starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Records each request to /callback and answers a short page. */
+export async function startCallback(): Promise<{ url: string; next(): Promise<URL>; close(): Promise<void> }> {
+  const waiting: ((u: URL) => void)[] = [];
+  const seen: URL[] = [];
+  const server: Server = createServer((req, res) => {
+    const u = new URL(req.url ?? "/", "http://127.0.0.1");
+    res.writeHead(200, { "content-type": "text/plain" }).end("connected; you can close this tab");
+    if (u.pathname !== "/callback") return; // the browser's /favicon.ico
+    const w = waiting.shift();
+    if (w) w(u);
+    else seen.push(u);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`;
+  return {
+    url,
+    next: () => (seen.length ? Promise.resolve(seen.shift()!) : new Promise<URL>((r) => waiting.push(r))),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** The SDK's OAuthClientProvider, in memory. `authUrl` is where it sent the person. */
+export class MemoryProvider implements OAuthClientProvider {
+  creds = new Map<string, any>();
+  storedTokens?: any;
+  verifier?: string;
+  discovery?: any;
+  lastState?: string;
+  authUrl?: URL;
+  constructor(
+    readonly redirectUrl: string,
+    readonly clientMetadataUrl?: string,
+  ) {}
+  get clientMetadata() {
+    return { client_name: "Test <Connector>", redirect_uris: [this.redirectUrl], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" } as any;
+  }
+  clientInformation(ctx?: { issuer: string }) {
+    return ctx ? this.creds.get(ctx.issuer) : [...this.creds.values()][0];
+  }
+  saveClientInformation(info: any, ctx?: { issuer: string }) {
+    if (ctx) this.creds.set(ctx.issuer, info);
+  }
+  tokens() {
+    return this.storedTokens;
+  }
+  saveTokens(t: any) {
+    this.storedTokens = t;
+  }
+  state() {
+    this.lastState = crypto.randomUUID();
+    return this.lastState;
+  }
+  saveDiscoveryState(s: any) {
+    this.discovery = s;
+  }
+  discoveryState() {
+    return this.discovery;
+  }
+  redirectToAuthorization(url: URL) {
+    this.authUrl = url;
+  }
+  saveCodeVerifier(v: string) {
+    this.verifier = v;
+  }
+  codeVerifier() {
+    if (!this.verifier) throw new Error("no code verifier");
+    return this.verifier;
+  }
+}
+
+/**
+ * The person: opens the authorization URL, pastes the key, picks the access, reads the organization
+ * and allows. Returns every page's HTML (to check the key is in none of them).
+ */
+export async function signInInBrowser(browser: Browser, authUrl: URL, key: string, tier: "read" | "draft" | "spend", expectOrganization?: string): Promise<{ pages: string[]; page: Page }> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const pages: string[] = [];
+  await page.goto(authUrl.href);
+  await page.waitForSelector("input[name=key]");
+  pages.push(await page.content());
+  await page.fill("input[name=key]", key);
+  await page.check(`input[name=tier][value=${tier}]`);
+  await page.click("button[value=check]");
+  await page.waitForSelector("button[value=allow]");
+  pages.push(await page.content());
+  if (expectOrganization !== undefined && !(await page.textContent(".what"))!.includes(expectOrganization)) throw new Error(`organization not shown: ${await page.textContent(".what")}`);
+  await Promise.all([page.waitForURL(/\/callback\?/), page.click("button[value=allow]")]);
+  pages.push(await page.content());
+  return { pages, page };
+}

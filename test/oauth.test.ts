@@ -1,0 +1,229 @@
+// OAuth 2.1 for hosted agents (--auth oauth|both), through the real thing: the built server spawned in
+// HTTP mode against the in-process sandbox API, the v2 SDK client's own OAuth support as the connector
+// (discovery from a 401, dynamic registration, PKCE, resource indicator, token exchange), and a person at
+// the sign-in page in Chromium. oidc-provider 9 needs Node 22: on older Node the suite is skipped (and
+// one test checks that the server refuses --auth oauth there with a clear message).
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chromium, type Browser } from "playwright-core";
+import { Client, StreamableHTTPClientTransport, UnauthorizedError } from "@modelcontextprotocol/client";
+import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
+import { startHttpServer, connectStreamable, raw, mcpHeaders, INITIALIZE, type HttpServerProcess } from "./helpers/http.js";
+import { CLI, textOf } from "./helpers/stdio.js";
+import { freePort, startCallback, MemoryProvider, signInInBrowser } from "./helpers/oauth.js";
+import { skipped } from "./helpers/skip.js";
+
+const NODE_MAJOR = Number(process.versions.node.split(".")[0]);
+const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
+const tooOld = NODE_MAJOR < 22;
+const run = !tooOld && (CHROMIUM || process.env.CI) ? describe : describe.skip;
+const why = tooOld ? `oidc-provider 9 needs Node 22 or later (this is ${process.versions.node}); CI runs this file on Node 22 and 24` : "no Chromium at /usr/bin/chromium (CI installs it)";
+
+const KEK = `k1:${randomBytes(32).toString("base64")}`;
+/** The person's own key (the sandbox accepts any well-formed key and says which organization it acts for). */
+const KEY = `gpra_person_${randomBytes(12).toString("hex")}`;
+const READ_TOOLS = ["billing_credits_balance", "billing_plans_list"];
+
+/** Files under dir, recursively, with their text. */
+function filesUnder(dir: string): { path: string; text: string }[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? filesUnder(p) : [{ path: p, text: readFileSync(p, "utf8") }];
+  });
+}
+
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+
+describe.skipIf(!tooOld)("OAuth on Node < 22", () => {
+  it("--auth oauth refuses to start with a clear message; --auth key is unaffected", () => {
+    const r = spawnSync(process.execPath, [CLI, "--sandbox", "--transport", "http", "--auth", "oauth", "--public-url", "http://127.0.0.1:1"], { env: { PATH: process.env.PATH ?? "", GEOPERA_OAUTH_KEK: KEK }, encoding: "utf8", timeout: 10_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--auth oauth needs Node 22 or later .*--auth key/);
+  });
+});
+
+run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.skip, why), () => {
+  let api: SandboxApi;
+  let server: HttpServerProcess;
+  let browser: Browser;
+  let callback: Awaited<ReturnType<typeof startCallback>>;
+  let base: string;
+  let stateDir: string;
+  const seen: string[] = []; // every page, token and answer the connector saw, to check for the key
+
+  beforeAll(async () => {
+    api = await startSandboxApi();
+    callback = await startCallback();
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    server = await startHttpServer({ apiUrl: api.url, args: ["--port", String(port), "--public-url", base, "--auth", "both", "--log-level", "debug"], env: { GEOPERA_OAUTH_KEK: KEK } });
+    stateDir = server.proc.spawnargs[server.proc.spawnargs.indexOf("--state-dir") + 1]!;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  }, 30_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    await callback?.close();
+    await api?.close();
+  });
+
+  /** The whole connector flow for one access level: returns the connected client and its provider. */
+  async function connect(tier: "read" | "draft" | "spend") {
+    const provider = new MemoryProvider(callback.url);
+    const first = new Client({ name: "oauth-test", version: "1.0.0" });
+    await expect(first.connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
+    expect(provider.authUrl, "the SDK sent the person to the authorization endpoint").toBeDefined();
+    const auth = provider.authUrl!;
+    expect(auth.origin + auth.pathname).toBe(`${base}/oauth/authorize`);
+    expect(auth.searchParams.get("code_challenge_method")).toBe("S256");
+    expect(auth.searchParams.get("resource")).toBe(`${base}/mcp`);
+    const { pages } = await signInInBrowser(browser, auth, KEY, tier, "org_demo");
+    seen.push(...pages);
+    const back = await callback.next();
+    expect(back.searchParams.get("iss")).toBe(base);
+    const transport = new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider });
+    await transport.finishAuth(back.searchParams);
+    seen.push(JSON.stringify(provider.tokens()));
+    const client = new Client({ name: "oauth-test", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider }));
+    return { client, provider };
+  }
+
+  it("a client with no token learns where to sign in from the 401 and the metadata", async () => {
+    const r = await raw(base, { headers: mcpHeaders(), body: INITIALIZE });
+    expect(r.status).toBe(401);
+    expect(r.headers["www-authenticate"]).toBe(`Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp", scope="read draft spend"`);
+    const bad = await raw(base, { headers: mcpHeaders("not-a-token-we-issued"), body: INITIALIZE });
+    expect(bad.status).toBe(401);
+    expect(bad.headers["www-authenticate"]).toContain('error="invalid_token"');
+    const sse = await raw(base, { method: "GET", path: "/sse" });
+    expect(sse.status).toBe(401);
+    expect(sse.headers["www-authenticate"]).toContain(`${base}/.well-known/oauth-protected-resource/sse`);
+    for (const path of ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource/sse", "/.well-known/oauth-protected-resource"]) {
+      const prm = (await raw(base, { method: "GET", path })).json();
+      expect(prm).toMatchObject({ resource: `${base}/mcp`, authorization_servers: [base], scopes_supported: ["read", "draft", "spend"] });
+    }
+    const as = (await raw(base, { method: "GET", path: "/.well-known/oauth-authorization-server" })).json();
+    expect(as).toMatchObject({
+      issuer: base,
+      authorization_endpoint: `${base}/oauth/authorize`,
+      token_endpoint: `${base}/oauth/token`,
+      registration_endpoint: `${base}/oauth/register`,
+      revocation_endpoint: `${base}/oauth/revoke`,
+      code_challenge_methods_supported: ["S256"],
+      client_id_metadata_document_supported: true,
+      authorization_response_iss_parameter_supported: true,
+    });
+    expect(as.token_endpoint_auth_methods_supported).toContain("none");
+    expect((await raw(base, { method: "GET", path: "/.well-known/openid-configuration" })).json().issuer).toBe(base);
+  });
+
+  it("dynamic registration refuses redirect URIs outside the allow-list", async () => {
+    const reg = (redirect: string) => raw(base, { path: "/oauth/register", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: [redirect], token_endpoint_auth_method: "none", client_name: "x" }) });
+    const evil = await reg("https://evil.example/callback");
+    expect(evil.status).toBe(400);
+    expect(evil.json().error).toBe("invalid_redirect_uri");
+    expect((await reg("https://claude.ai/api/mcp/auth_callback")).status).toBe(201);
+    expect((await reg("https://chatgpt.com/connector_platform_oauth_redirect")).status).toBe(201);
+  });
+
+  it("read grant: the person signs in in the browser; the client lists only read tools, and reads with the person's own key", async () => {
+    const { client } = await connect("read");
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(READ_TOOLS));
+    expect(names).not.toContain("billing_approvals_request"); // compute
+    expect(names).not.toContain("billing_topup"); // spend
+    const mark = api.requests.length;
+    const balance = await client.callTool({ name: "billing_credits_balance", arguments: {} });
+    seen.push(JSON.stringify(balance));
+    expect(balance.isError, textOf(balance)).toBeFalsy();
+    const upstream = api.requests.slice(mark).filter((r) => r.operationId === "billing.credits.balance");
+    expect(upstream.length).toBeGreaterThan(0);
+    expect(upstream.every((r) => r.authorization === `Bearer ${KEY}`)).toBe(true);
+    // Not listed, and not callable either: nothing reaches the API.
+    const mark2 = api.requests.length;
+    for (const name of ["billing_approvals_request", "billing_topup"]) {
+      const r = await client.callTool({ name, arguments: { credits: 10 } }).catch((e: Error) => ({ isError: true, content: [{ type: "text", text: e.message }] }));
+      expect(r.isError).toBe(true);
+    }
+    expect(api.requests.slice(mark2)).toHaveLength(0);
+    await client.close();
+  }, 60_000);
+
+  it("draft grant adds the compute tools; spend grant reaches the gate", async () => {
+    const draft = await connect("draft");
+    const draftNames = (await draft.client.listTools()).tools.map((t) => t.name);
+    expect(draftNames).toContain("billing_approvals_request");
+    expect(draftNames).not.toContain("billing_topup");
+    await draft.client.close();
+    const spend = await connect("spend");
+    expect((await spend.client.listTools()).tools.map((t) => t.name)).toContain("billing_topup");
+    const before = api.charges().length;
+    const asked = await spend.client.callTool({ name: "billing_topup", arguments: { credits: 5 } });
+    seen.push(JSON.stringify(asked));
+    // The gate asks a person first (this client has no elicitation: it gets the confirmation link); nothing charged.
+    expect(textOf(asked)).toMatch(/confirm/i);
+    expect(api.charges().length).toBe(before);
+    await spend.client.close();
+  }, 90_000);
+
+  it("refresh tokens rotate; reusing an old one revokes the whole grant", async () => {
+    const { client, provider } = await connect("read");
+    await client.close();
+    const clientId = provider.clientInformation()!.client_id as string;
+    const r1 = provider.tokens().refresh_token as string;
+    const a1 = provider.tokens().access_token as string;
+    const refresh = (token: string) => raw(base, { path: "/oauth/token", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form({ grant_type: "refresh_token", refresh_token: token, client_id: clientId, resource: `${base}/mcp` }) });
+    const rotated = await refresh(r1);
+    expect(rotated.status, rotated.body).toBe(200);
+    const { access_token: a2, refresh_token: r2 } = rotated.json();
+    seen.push(rotated.body);
+    expect(r2).toBeTruthy();
+    expect(r2).not.toBe(r1);
+    expect((await raw(base, { headers: mcpHeaders(a2), body: INITIALIZE })).status).toBe(200);
+    // The old refresh token again: refused, and the grant is gone with every token of it.
+    const reuse = await refresh(r1);
+    expect(reuse.status).toBe(400);
+    expect(reuse.json().error).toBe("invalid_grant");
+    expect((await refresh(r2)).json().error).toBe("invalid_grant");
+    for (const token of [a1, a2]) expect((await raw(base, { headers: mcpHeaders(token), body: INITIALIZE })).status).toBe(401);
+  }, 60_000);
+
+  it("revocation (RFC 7009) ends the token; a token for another resource is refused", async () => {
+    const { client, provider } = await connect("read");
+    await client.close();
+    const clientId = provider.clientInformation()!.client_id as string;
+    const access = provider.tokens().access_token as string;
+    const elsewhere = await raw(base, { path: "/oauth/token", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form({ grant_type: "refresh_token", refresh_token: provider.tokens().refresh_token, client_id: clientId, resource: "https://other.example/mcp" }) });
+    expect(elsewhere.status).toBe(400);
+    expect(elsewhere.json().error).toBe("invalid_target");
+    expect((await raw(base, { headers: mcpHeaders(access), body: INITIALIZE })).status).toBe(200);
+    const revoked = await raw(base, { path: "/oauth/revoke", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form({ token: access, client_id: clientId }) });
+    expect(revoked.status).toBe(200);
+    expect((await raw(base, { headers: mcpHeaders(access), body: INITIALIZE })).status).toBe(401);
+  }, 60_000);
+
+  it("existing clients that send their own gpra_ key keep working in --auth both", async () => {
+    const { client } = await connectStreamable(base, "gpra_existing_client_key");
+    const r = await client.callTool({ name: "billing_credits_balance", arguments: {} });
+    expect(r.isError).toBeFalsy();
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain("billing_topup");
+    await client.close();
+  });
+
+  it("the key is in no log line, state file, token or page", async () => {
+    expect(seen.length).toBeGreaterThan(5);
+    for (const text of seen) expect(text).not.toContain(KEY);
+    expect(server.stderr()).not.toContain(KEY);
+    expect(server.stderr()).toContain("oauth grant created");
+    const files = filesUnder(stateDir);
+    expect(files.some((f) => f.path.endsWith("oauth.json"))).toBe(true);
+    for (const f of files) expect(f.text, f.path).not.toContain(KEY);
+    // Nor any token value: the store keeps hashes.
+    const oauthFile = files.find((f) => f.path.endsWith("oauth.json"))!.text;
+    for (const text of seen) for (const m of text.matchAll(/"(?:access|refresh)_token":"([^"]+)"/g)) expect(oauthFile).not.toContain(m[1]!);
+  });
+});
