@@ -11,9 +11,12 @@ import { randomBytes } from "node:crypto";
 import { chromium, type Browser } from "playwright-core";
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from "@modelcontextprotocol/client";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
-import { startHttpServer, connectStreamable, raw, mcpHeaders, INITIALIZE, type HttpServerProcess } from "./helpers/http.js";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { startHttpServer, whenListening, connectStreamable, raw, mcpHeaders, INITIALIZE, type HttpServerProcess } from "./helpers/http.js";
 import { CLI, textOf } from "./helpers/stdio.js";
-import { freePort, startCallback, MemoryProvider, signInInBrowser } from "./helpers/oauth.js";
+import { freePort, startCallback, startClientDocument, MemoryProvider, signInInBrowser } from "./helpers/oauth.js";
 import { skipped } from "./helpers/skip.js";
 
 const NODE_MAJOR = Number(process.versions.node.split(".")[0]);
@@ -52,14 +55,20 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
   let callback: Awaited<ReturnType<typeof startCallback>>;
   let base: string;
   let stateDir: string;
+  let document: Awaited<ReturnType<typeof startClientDocument>>;
+  let serverArgs: string[];
   const seen: string[] = []; // every page, token and answer the connector saw, to check for the key
+  let lastPages: string[] = [];
 
   beforeAll(async () => {
     api = await startSandboxApi();
     callback = await startCallback();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    server = await startHttpServer({ apiUrl: api.url, args: ["--port", String(port), "--public-url", base, "--auth", "both", "--log-level", "debug"], env: { GEOPERA_OAUTH_KEK: KEK } });
+    document = await startClientDocument(callback.url);
+    serverArgs = ["--port", String(port), "--public-url", base, "--auth", "both", "--log-level", "debug"];
+    // The test flag lets the library fetch the client's metadata document from this loopback https server.
+    server = await startHttpServer({ apiUrl: api.url, args: serverArgs, env: { GEOPERA_OAUTH_KEK: KEK, GEOPERA_OAUTH_TEST_LOOPBACK_CIMD: "true" } });
     stateDir = server.proc.spawnargs[server.proc.spawnargs.indexOf("--state-dir") + 1]!;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
   }, 30_000);
@@ -67,12 +76,13 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     await browser?.close();
     await server?.stop();
     await callback?.close();
+    await document?.close();
     await api?.close();
   });
 
   /** The whole connector flow for one access level: returns the connected client and its provider. */
-  async function connect(tier: "read" | "draft" | "spend") {
-    const provider = new MemoryProvider(callback.url);
+  async function connect(tier: "read" | "draft" | "spend", clientMetadataUrl?: string) {
+    const provider = new MemoryProvider(callback.url, clientMetadataUrl);
     const first = new Client({ name: "oauth-test", version: "1.0.0" });
     await expect(first.connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
     expect(provider.authUrl, "the SDK sent the person to the authorization endpoint").toBeDefined();
@@ -82,6 +92,7 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect(auth.searchParams.get("resource")).toBe(`${base}/mcp`);
     const { pages } = await signInInBrowser(browser, auth, KEY, tier, "org_demo");
     seen.push(...pages);
+    lastPages = pages;
     const back = await callback.next();
     expect(back.searchParams.get("iss")).toBe(base);
     const transport = new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider });
@@ -214,6 +225,53 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     await client.close();
   });
 
+
+  it("the sign-in page marks a self-registered client unverified, escapes its name, and forbids framing", async () => {
+    const { client } = await connect("read");
+    await client.close();
+    expect(lastPages[0]).toContain("registered itself (unverified");
+    expect(lastPages[0]).toContain("Test &lt;Connector&gt;");
+    expect(lastPages[0]).not.toContain("Test <Connector>");
+    const provider = new MemoryProvider(callback.url);
+    await new Client({ name: "t", version: "1" }).connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider })).catch(() => {});
+    const page = await raw(base, { method: "GET", path: provider.authUrl!.pathname + provider.authUrl!.search });
+    // The authorization endpoint sends the browser on to the interaction page, with its cookie.
+    expect(page.status).toBe(303);
+    const cookie = ([] as string[]).concat(page.headers["set-cookie"] ?? []).map((c) => c.split(";")[0]).join("; ");
+    const signIn = await raw(base, { method: "GET", path: page.headers.location as string, headers: { cookie } });
+    expect(signIn.status).toBe(200);
+    expect(signIn.headers["x-frame-options"]).toBe("DENY");
+    expect(signIn.headers["content-security-policy"]).toContain("frame-ancestors 'none'");
+    expect(signIn.headers["content-security-policy"]).toContain("default-src 'none'");
+    // A POST from another origin, or without the page's CSRF token, is refused.
+    const post = (headers: Record<string, string>, body: string) => raw(base, { path: page.headers.location as string, headers: { cookie, "content-type": "application/x-www-form-urlencoded", ...headers }, body });
+    expect((await post({ origin: "https://evil.example" }, form({ step: "check", tier: "read", key: "gpra_whatever_123" }))).status).toBe(403);
+    expect((await post({ origin: base }, form({ step: "check", tier: "read", key: "gpra_whatever_123", csrf: "forged" }))).status).toBe(403);
+  }, 60_000);
+
+  it("Client ID Metadata Document: the library fetches the client's https document; the page names where it came from", async () => {
+    const { client } = await connect("read", document.url);
+    expect(lastPages[0]).toContain("described by its own metadata document at " + document.url);
+    expect(lastPages[0]).toContain("CIMD Test App");
+    expect(document.fetches()).toBeGreaterThan(0);
+    expect((await client.callTool({ name: "billing_credits_balance", arguments: {} })).isError).toBeFalsy();
+    await client.close();
+  }, 60_000);
+
+  it("an upstream 401 for a grant's key revokes the grant", async () => {
+    const { client, provider } = await connect("read");
+    api.inject("billing.credits.balance", { kind: "status", status: 401, body: JSON.stringify({ error: "revoked" }) });
+    const r = await client.callTool({ name: "billing_credits_balance", arguments: {} });
+    expect(r.isError).toBe(true);
+    await client.close().catch(() => {});
+    // The grant is gone: its access token is refused, its refresh token too.
+    await expect.poll(async () => (await raw(base, { headers: mcpHeaders(provider.tokens().access_token), body: INITIALIZE })).status, { timeout: 5_000 }).toBe(401);
+    const clientId = provider.clientInformation()!.client_id as string;
+    const refreshed = await raw(base, { path: "/oauth/token", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form({ grant_type: "refresh_token", refresh_token: provider.tokens().refresh_token, client_id: clientId }) });
+    expect(refreshed.json().error).toBe("invalid_grant");
+    expect(server.stderr()).toContain("oauth grant revoked: the billing API refused its key");
+  }, 60_000);
+
   it("the key is in no log line, state file, token or page", async () => {
     expect(seen.length).toBeGreaterThan(5);
     for (const text of seen) expect(text).not.toContain(KEY);
@@ -225,5 +283,38 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     // Nor any token value: the store keeps hashes.
     const oauthFile = files.find((f) => f.path.endsWith("oauth.json"))!.text;
     for (const text of seen) for (const m of text.matchAll(/"(?:access|refresh)_token":"([^"]+)"/g)) expect(oauthFile).not.toContain(m[1]!);
+  });
+
+  it("after a restart grants still work (file store), and an expired access token is refused", async () => {
+    const { client, provider } = await connect("read");
+    await client.close();
+    const access = provider.tokens().access_token as string;
+    await server.stop();
+    // Its stored record, found by the hash of the token (the file has no token in it), made an hour old.
+    const file = join(stateDir, "oauth.json");
+    const records = JSON.parse(readFileSync(file, "utf8"));
+    const record = records[`AccessToken:${createHash("sha256").update(access).digest("base64url")}`];
+    expect(record).toBeDefined();
+    record.payload.exp = Math.floor(Date.now() / 1000) - 60;
+    writeFileSync(file, JSON.stringify(records));
+    const proc = spawn(process.execPath, [CLI, "--transport", "http", "--state-dir", stateDir, ...serverArgs], { env: { PATH: process.env.PATH ?? "", GEOPERA_API_URL: api.url, GEOPERA_OAUTH_KEK: KEK }, stdio: ["ignore", "pipe", "pipe"] });
+    server = await whenListening(proc, "restarted server", 10_000);
+    expect((await raw(base, { headers: mcpHeaders(access), body: INITIALIZE })).status).toBe(401);
+    // The refresh token (kept across the restart) still gets a fresh one.
+    const clientId = provider.clientInformation()!.client_id as string;
+    const refreshed = await raw(base, { path: "/oauth/token", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form({ grant_type: "refresh_token", refresh_token: provider.tokens().refresh_token, client_id: clientId }) });
+    expect(refreshed.status, refreshed.body).toBe(200);
+    expect((await raw(base, { headers: mcpHeaders(refreshed.json().access_token), body: INITIALIZE })).status).toBe(200);
+  }, 60_000);
+
+  it("--auth oauth refuses Geopera keys as bearers (only our tokens)", async () => {
+    const only = await startHttpServer({ apiUrl: api.url, args: ["--auth", "oauth", "--public-url", "http://127.0.0.1:9"], env: { GEOPERA_OAUTH_KEK: KEK } });
+    try {
+      const r = await raw(only.url, { headers: mcpHeaders("gpra_existing_client_key"), body: INITIALIZE });
+      expect(r.status).toBe(401);
+      expect(r.headers["www-authenticate"]).toContain('resource_metadata="http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp"');
+    } finally {
+      await only.stop();
+    }
   });
 });

@@ -148,7 +148,9 @@ export async function createOAuthProvider(opts: OAuthProviderOptions) {
       clientIdMetadataDocument: {
         enabled: true,
         ack: "draft-02",
-        // The library fetches only https:// documents; loopback and private-literal hosts only with the test flag.
+        // The library fetches only https:// documents, through a dispatcher that refuses special-use
+        // addresses (loopback, private ranges) at connect time; named loopback hosts are refused here too
+        // unless the test flag is set.
         allowFetch: async (_ctx: unknown, clientId: string) => {
           const host = new URL(clientId).hostname;
           const local = LOOPBACK.has(host) || /^(10|127|169\.254|192\.168|172\.(1[6-9]|2\d|3[01]))\./.test(host) || host.startsWith("[");
@@ -159,10 +161,10 @@ export async function createOAuthProvider(opts: OAuthProviderOptions) {
     },
     ...(testAgent
       ? {
-          fetch: (url: string, options: Record<string, unknown>) => {
-            const loop = LOOPBACK.has(new URL(url).hostname);
-            return undiciFetch(url, { ...options, ...(loop ? { dispatcher: testAgent } : {}) } as never);
-          },
+          // Loopback only: instead of the library's SSRF-guarded dispatcher (which refuses loopback), one
+          // that accepts the test's self-signed certificate. Every other host keeps the library's guard.
+          fetch: (url: string, options: Record<string, unknown>) =>
+            LOOPBACK.has(new URL(url).hostname) ? undiciFetch(url, { ...options, dispatcher: testAgent } as never) : globalThis.fetch(url, options as RequestInit),
         }
       : {}),
   });

@@ -2,6 +2,11 @@
 // hosted agent keeps it), a loopback callback endpoint that records where the browser was sent, and the
 // person at the sign-in page, driven in Chromium.
 import { createServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import type { Browser, Page } from "playwright-core";
 import type { OAuthClientProvider } from "@modelcontextprotocol/client";
@@ -37,6 +42,26 @@ export async function startCallback(): Promise<{ url: string; next(): Promise<UR
     next: () => (seen.length ? Promise.resolve(seen.shift()!) : new Promise<URL>((r) => waiting.push(r))),
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+/**
+ * A client's Client ID Metadata Document on a loopback https server (a throwaway self-signed certificate
+ * from openssl): the server under test fetches it only with GEOPERA_OAUTH_TEST_LOOPBACK_CIMD=true.
+ */
+export async function startClientDocument(redirectUri: string): Promise<{ url: string; fetches(): number; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), "gbm-cimd-"));
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+  let fetches = 0;
+  let url = "";
+  const server = createHttpsServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }, (req, res) => {
+    fetches++;
+    res.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=60" }).end(
+      JSON.stringify({ client_id: url, client_name: "CIMD Test App", redirect_uris: [redirectUri], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" }),
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/oauth/client.json`;
+  return { url, fetches: () => fetches, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 /** The SDK's OAuthClientProvider, in memory. `authUrl` is where it sent the person. */
