@@ -134,3 +134,17 @@ export async function signInInBrowser(browser: Browser, authUrl: URL, key: strin
   pages.push(await page.content());
   return { pages, page };
 }
+
+/** The whole connector flow against one MCP URL: 401, discovery, registration, the person, token, connected. */
+export async function oauthConnect(opts: { mcpUrl: URL; browser: Browser; callback: { next(): Promise<URL> }; callbackUrl: string; key: string; tier: "read" | "draft" | "spend" }) {
+  const { Client, StreamableHTTPClientTransport } = await import("@modelcontextprotocol/client");
+  const provider = new MemoryProvider(opts.callbackUrl);
+  await new Client({ name: "oauth-test", version: "1.0.0" }).connect(new StreamableHTTPClientTransport(opts.mcpUrl, { authProvider: provider })).catch(() => {});
+  if (!provider.authUrl) throw new Error("the client was not sent to sign in");
+  const { pages } = await signInInBrowser(opts.browser, provider.authUrl, opts.key, opts.tier);
+  const back = await opts.callback.next();
+  await new StreamableHTTPClientTransport(opts.mcpUrl, { authProvider: provider }).finishAuth(back.searchParams);
+  const client = new Client({ name: "oauth-test", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(opts.mcpUrl, { authProvider: provider }));
+  return { client, provider, pages };
+}
