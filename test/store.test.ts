@@ -128,6 +128,27 @@ const spend = (over: Partial<NewSpend> = {}): NewSpend => ({
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each((PG ? [fileKind, pgKind] : [fileKind]).map((k) => [k.name, k] as const))("%s store", (_name, kind) => {
+  it("OAuth records: consumed exactly once across handles, one putIfAbsent winner, per-model grant removal, expiry, kept on reopen", async () => {
+    const [a, b] = await kind.pair();
+    await a.oauth.put("RefreshToken:h1", { model: "RefreshToken", payload: { grantId: "g" }, grantId: "gh", expiresAt: Date.now() + 60_000 });
+    const wins = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).oauth.consume("RefreshToken:h1")));
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    expect((await b.oauth.get("RefreshToken:h1"))?.consumed).toBeGreaterThan(0);
+    expect(await a.oauth.consume("RefreshToken:missing")).toBe(false);
+    const kept = await Promise.all([a, b].map((s, i) => s.oauth.putIfAbsent("ServerKey:k", { model: "ServerKey", payload: { n: i } })));
+    expect(kept[0]!.payload).toEqual(kept[1]!.payload);
+    await a.oauth.put("AccessToken:h2", { model: "AccessToken", payload: {}, grantId: "gh", uid: "u1", expiresAt: Date.now() + 60_000 });
+    expect((await b.oauth.getByUid("u1"))?.model).toBe("AccessToken");
+    await b.oauth.removeByGrant("gh", "AccessToken");
+    expect(await a.oauth.get("AccessToken:h2")).toBeUndefined();
+    expect(await a.oauth.get("RefreshToken:h1")).toBeDefined();
+    await a.oauth.put("Session:old", { model: "Session", payload: {}, expiresAt: Date.now() - 1 });
+    expect(await b.oauth.get("Session:old")).toBeUndefined();
+    const again = await kind.reopen(a);
+    expect((await again.oauth.get("RefreshToken:h1"))?.consumed).toBeGreaterThan(0);
+    expect((await again.oauth.get("ServerKey:k"))?.payload).toEqual(kept[0]!.payload);
+  });
+
   it("asks once per call, takes a decision only with the token, and releases it exactly once", async () => {
     const [a, b] = await kind.pair();
     const q = question();

@@ -44,7 +44,8 @@ export class PostgresOAuthRecords implements OAuthRecords {
 
   async putIfAbsent(key: string, r: OAuthRecord) {
     // Two statements, as for gate_secret: the read must see a racing replica's committed row.
-    await this.pool.query(`INSERT INTO gate_oauth (key, model, payload, expires_at, grant_id, uid) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING`, [
+    await this.pool.query(`INSERT INTO gate_oauth (key, model, payload, expires_at, grant_id, uid) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (key) DO UPDATE SET model = $2, payload = $3, expires_at = $4, grant_id = $5, uid = $6, consumed_at = NULL WHERE gate_oauth.expires_at <= now()`, [
       key,
       r.model,
       JSON.stringify(r.payload),
