@@ -113,10 +113,11 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
     sessionIdleMs: config.sessionIdleMs,
     shutdownGraceMs: config.shutdownGraceMs,
     oauth,
-    createSessionServer: (credential, session, scope, tier) => {
-      const caller = callerFor(credential);
+    createSessionServer: (credential, session, scope, grant) => {
+      // An OAuth grant's own daily limit (the person's choice) joins the operator's caps in the gate.
+      const caller = callerFor(credential, grant?.maxCreditsPerDay);
       // An OAuth grant sees only the tools of the access the person granted (read < draft < spend).
-      const tools = tier ? app.tools.filter((t) => (TIER_EFFECTS[tier] as readonly string[]).includes(t.sideEffect)) : app.tools;
+      const tools = grant ? app.tools.filter((t) => (TIER_EFFECTS[grant.tier] as readonly string[]).includes(t.sideEffect)) : app.tools;
       // A call the API answers 401 (the credential was revoked or expired since the session opened): the
       // session gives its slot back once its calls are answered. 403 is not it — a read-only key asking
       // for a spend gets 403 and stays a perfectly good session.

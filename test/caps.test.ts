@@ -16,6 +16,7 @@ import { FileStore } from "../src/store/file.js";
 import { PostgresStore } from "../src/store/postgres.js";
 import type { GateStore } from "../src/store/types.js";
 import { systemClock } from "../src/gate/clock.js";
+import { capViolation, needsCallerTotal, needsDailyTotal, unknownCredits } from "../src/gate/caps.js";
 import { createLogger } from "../src/log.js";
 import { startHttpServer, connectStreamable, type HttpServerProcess } from "./helpers/http.js";
 import { startStdio, textOf, linkOf, decideOnPage, tempDir, type StdioHarness } from "./helpers/stdio.js";
@@ -409,5 +410,19 @@ describe("the store's cap check counts the organization and the caller, atomical
     expect(results.filter((r) => "entry" in r)).toHaveLength(3);
     expect(await a.organizationCreditsToday(ORG)).toBe(900);
     for (const r of results.filter((x) => "over" in x)) expect((r as { over: string }).over).toMatch(/by organization org_demo to 1200/);
+  });
+});
+
+describe("a caller's own daily limit (an OAuth grant's)", () => {
+  it("counts the caller's spending only, and applies under the operator's caps or alone", () => {
+    const own = { callerMaxCreditsPerDay: 100 };
+    expect(capViolation(own, 40, 50)).toBeUndefined();
+    expect(capViolation(own, 60, 50)).toMatch(/over the limit of 100 credits per day \(UTC\) the person set/);
+    // The organization's total is not the grant's business: only the operator's daily cap counts it.
+    expect(capViolation(own, 10, 0, { id: "org_a", today: 5000 })).toBeUndefined();
+    expect(capViolation({ ...own, maxCreditsPerDay: 1000 }, 10, 0, { id: "org_a", today: 995 })).toMatch(/organization org_a/);
+    expect(needsCallerTotal(own, 5)).toBe(true);
+    expect(needsDailyTotal(own, 5)).toBe(false);
+    expect(unknownCredits(own, true, undefined)).toBeDefined();
   });
 });

@@ -81,7 +81,7 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
   });
 
   /** The whole connector flow for one access level: returns the connected client and its provider. */
-  async function connect(tier: "read" | "draft" | "spend", clientMetadataUrl?: string) {
+  async function connect(tier: "read" | "draft" | "spend", clientMetadataUrl?: string, cap?: number) {
     const provider = new MemoryProvider(callback.url, clientMetadataUrl);
     const first = new Client({ name: "oauth-test", version: "1.0.0" });
     await expect(first.connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
@@ -90,7 +90,7 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect(auth.origin + auth.pathname).toBe(`${base}/oauth/authorize`);
     expect(auth.searchParams.get("code_challenge_method")).toBe("S256");
     expect(auth.searchParams.get("resource")).toBe(`${base}/mcp`);
-    const { pages } = await signInInBrowser(browser, auth, KEY, tier, "org_demo");
+    const { pages } = await signInInBrowser(browser, auth, KEY, tier, "org_demo", cap);
     seen.push(...pages);
     lastPages = pages;
     const back = await callback.next();
@@ -170,7 +170,9 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect(draftNames).toContain("billing_approvals_request");
     expect(draftNames).not.toContain("billing_topup");
     await draft.client.close();
-    const spend = await connect("spend");
+    // Spend, with a daily limit of the person's own: 30 credits.
+    const spend = await connect("spend", undefined, 30);
+    expect(lastPages[1]).toContain("30 credits per day");
     expect((await spend.client.listTools()).tools.map((t) => t.name)).toContain("billing_topup");
     const before = api.charges().length;
     const asked = await spend.client.callTool({ name: "billing_topup", arguments: { credits: 5 } });
@@ -178,6 +180,9 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     // The gate asks a person first (this client has no elicitation: it gets the confirmation link); nothing charged.
     expect(textOf(asked)).toMatch(/confirm/i);
     expect(api.charges().length).toBe(before);
+    const over = await spend.client.callTool({ name: "billing_topup", arguments: { credits: 50 } });
+    expect(over.isError).toBe(true);
+    expect(textOf(over)).toContain("over the limit of 30 credits per day (UTC) the person set when they connected this app");
     await spend.client.close();
   }, 90_000);
 

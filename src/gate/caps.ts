@@ -22,6 +22,10 @@ export function capViolation(caps: Caps, credits: number | undefined, creditsTod
   if (caps.maxCreditsPerCall !== undefined && credits > caps.maxCreditsPerCall) {
     return `${credits} credits is over this server's limit of ${caps.maxCreditsPerCall} credits per call`;
   }
+  const own = caps.callerMaxCreditsPerDay;
+  if (own !== undefined && creditsToday + credits > own) {
+    return `${credits} more credits would bring today's spending with this key to ${creditsToday + credits}, over the limit of ${own} credits per day (UTC) the person set when they connected this app`;
+  }
   const perDay = caps.maxCreditsPerDay;
   if (perDay === undefined) return undefined;
   if (organization && organization.today + credits > perDay) {
@@ -42,9 +46,12 @@ export function capViolation(caps: Caps, credits: number | undefined, creditsTod
  */
 export function unknownCredits(caps: Caps, movesCredits: boolean, credits: number | undefined): string | undefined {
   if (!movesCredits || credits !== undefined) return undefined;
-  if (caps.maxCreditsPerCall === undefined && caps.maxCreditsPerDay === undefined) return undefined;
+  if (caps.maxCreditsPerCall === undefined && caps.maxCreditsPerDay === undefined && caps.callerMaxCreditsPerDay === undefined) return undefined;
   return "the API did not say how many credits this spend buys, so this server's credit limits cannot be checked";
 }
 
 /** Whether the daily totals (and so the organization) are needed at all: a daily cap is set and the spend moves counted credits. */
 export const needsDailyTotal = (caps: Caps, credits: number | undefined) => credits !== undefined && caps.maxCreditsPerDay !== undefined;
+
+/** Whether the caller's own daily total is needed: either daily cap applies. */
+export const needsCallerTotal = (caps: Caps, credits: number | undefined) => credits !== undefined && (caps.maxCreditsPerDay !== undefined || caps.callerMaxCreditsPerDay !== undefined);

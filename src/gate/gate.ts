@@ -25,7 +25,7 @@ import { describeNetworkError } from "../upstream/errors.js";
 import { redact, redactValue, redactedJson } from "../redact.js";
 import type { AuditEvent, Confirmation, ConfirmationState, GateStore, SpendEntry } from "../store/types.js";
 import { callDigest } from "./digest.js";
-import { capViolation, needsDailyTotal, unknownCredits } from "./caps.js";
+import { capViolation, needsCallerTotal, needsDailyTotal, unknownCredits } from "./caps.js";
 import { spendFacts, factsAsText, previewObject, withServerFact, type SpendFactsResult } from "./facts.js";
 import { chargedOrganization } from "./organization.js";
 import { chooseChannel, type Channel } from "./channel.js";
@@ -57,7 +57,9 @@ const NOTHING_CHARGED = "Nothing was charged.";
 type Base = Pick<AuditEvent, "tool" | "digest" | "caller" | "args">;
 
 export async function createSpendGate(config: Readonly<Config>, deps: Omit<InvokeDeps, "gate">, store: GateStore, clock: Clock = systemClock): Promise<Gate> {
-  const caps = { maxCreditsPerCall: config.maxCreditsPerCall, maxCreditsPerDay: config.maxCreditsPerDay };
+  const operatorCaps = { maxCreditsPerCall: config.maxCreditsPerCall, maxCreditsPerDay: config.maxCreditsPerDay };
+  /** The operator's caps, and the caller's own daily limit (an OAuth grant's) when it has one. */
+  const capsOf = (caller: CallEnv["caller"]) => (caller.maxCreditsPerDay === undefined ? operatorCaps : { ...operatorCaps, callerMaxCreditsPerDay: caller.maxCreditsPerDay });
   const audit = (e: AuditEvent) => store.appendAudit(e);
   const reportInDoubt = (e: SpendEntry) =>
     deps.log.warn("spend in doubt from an earlier run or another replica: sent, never answered; it will be re-sent only with its own key after a person confirms again", {
@@ -85,7 +87,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
 
   /** With a daily cap, a spend whose organization is unknown is refused: its budget cannot be counted. */
   const unknownOrganization = (tool: string, why: string) =>
-    `${tool} refused: this server's limit of ${caps.maxCreditsPerDay} credits per day (UTC) counts per organization, and the organization this credential acts for could not be learned (${why})`;
+    `${tool} refused: this server's limit of ${operatorCaps.maxCreditsPerDay} credits per day (UTC) counts per organization, and the organization this credential acts for could not be learned (${why})`;
 
   /**
    * Sends a confirmed spend: journal first (with the last cap check), then the same key and bytes on every
@@ -94,6 +96,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
    */
   async function send(record: ToolRecord, args: Record<string, unknown>, env: CallEnv, digest: string, credits: number | undefined, channel: Channel, resume?: SpendEntry, organization?: string): Promise<CallToolResult> {
     const caller = env.caller;
+    const caps = capsOf(caller);
     const base: Base = { tool: record.name, digest, caller: caller.fingerprint, args };
     let entry: SpendEntry;
     if (resume) {
@@ -251,6 +254,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       return facts;
     }
     // The organization the spend is charged to: counted by the daily cap together with the caller.
+    const caps = capsOf(caller);
     const daily = needsDailyTotal(caps, facts.credits);
     const org = await chargedOrganization(deps, record, args, caller, { preview: facts.preview, read: daily, signal: env.extra.mcpReq.signal });
     if (daily && "unknown" in org) {
@@ -260,7 +264,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     const organization = "id" in org ? org.id : undefined;
     const orgToday = daily && organization !== undefined ? { id: organization, today: await store.organizationCreditsToday(organization) } : undefined;
     const movesCredits = record.spend?.credits !== undefined || record.spend?.previewCredits !== undefined;
-    const over = unknownCredits(caps, movesCredits, facts.credits) ?? capViolation(caps, facts.credits, daily ? await store.creditsToday(caller.fingerprint) : 0, orgToday);
+    const over = unknownCredits(caps, movesCredits, facts.credits) ?? capViolation(caps, facts.credits, needsCallerTotal(caps, facts.credits) ? await store.creditsToday(caller.fingerprint) : 0, orgToday);
     if (over) {
       await audit({ ...base, event: "refused", channel: "none", detail: `cap: ${over}` });
       return notSent(`${record.name} refused: ${over}. ${NOTHING_CHARGED} No one was asked.`, "refused", capReason(over));

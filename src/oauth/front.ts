@@ -24,6 +24,8 @@ export interface Principal {
   credential: string;
   /** OAuth only: what the person granted. */
   tier?: Tier;
+  /** OAuth only: the daily credit limit the person set for this app (spend grants). */
+  maxCreditsPerDay?: number;
   grantId?: string;
 }
 
@@ -116,7 +118,8 @@ export async function createOAuthFront(opts: OAuthFrontOptions): Promise<OAuthFr
     const scopes = new Set(String(at.scope ?? "").split(" "));
     const inToken = TIERS.filter((t, i) => i <= granted && scopes.has(t));
     const tier = inToken.length ? inToken[inToken.length - 1]! : TIERS[granted]!;
-    return { id: `oauth-grant:${grantId}`, credential: key, tier, grantId };
+    const cap = record.payload.maxCreditsPerDay;
+    return { id: `oauth-grant:${grantId}`, credential: key, tier, grantId, ...(typeof cap === "number" ? { maxCreditsPerDay: cap } : {}) };
   };
 
   const challenge = (path: string, invalid: boolean) =>

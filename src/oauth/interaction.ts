@@ -102,6 +102,11 @@ export function createInteractionRoutes(d: InteractionDeps) {
     }
     if (!tier || !TIERS.includes(tier)) return send(res, 400, renderSignInPage(client, csrfOf(uid), "Choose what the app may do."));
 
+    // Spend only: an optional daily credit limit of the grant's own (empty: the operator's caps alone).
+    const capText = (form.get("cap") ?? "").trim();
+    const cap = tier === "spend" && capText !== "" ? Number(capText) : undefined;
+    if (cap !== undefined && !(Number.isInteger(cap) && cap > 0 && cap <= 1e9)) return send(res, 400, renderSignInPage(client, csrfOf(uid), "The daily credit limit must be a whole number of credits, or empty."));
+
     if (step === "check") {
       const key = (form.get("key") ?? "").trim();
       if (!GEOPERA_KEY.test(key)) return send(res, 400, renderSignInPage(client, csrfOf(uid), "That is not a Geopera API key (they start with gpra_)."));
@@ -110,17 +115,17 @@ export function createInteractionRoutes(d: InteractionDeps) {
       if (owner.verdict !== "accepted") return send(res, 503, renderSignInPage(client, csrfOf(uid), "The billing API could not check this key right now. Try again in a moment."));
       await d.records.put(pendingKeyOf(uid), {
         model: "PendingKey",
-        payload: { sealed: seal(d.keks, key, `pending ${uid}`), ...(owner.organization ? { organization: owner.organization } : {}) },
+        payload: { sealed: seal(d.keks, key, `pending ${uid}`), tier, ...(owner.organization ? { organization: owner.organization } : {}), ...(cap !== undefined ? { maxCreditsPerDay: cap } : {}) },
         expiresAt: Date.now() + PENDING_TTL_MS,
       });
       d.log.info("oauth sign-in key accepted", { client: client.clientId, organization: owner.organization, caller: fingerprint(key) });
-      return send(res, 200, renderConfirmGrantPage(client, csrfOf(uid), tier, owner.organization));
+      return send(res, 200, renderConfirmGrantPage(client, csrfOf(uid), tier, owner.organization, cap));
     }
 
     if (step === "allow") {
       const pending = await d.records.get(pendingKeyOf(uid));
       const key = pending ? open(d.keks, String(pending.payload.sealed), `pending ${uid}`) : undefined;
-      if (!pending || key === undefined) return send(res, 400, renderSignInPage(client, csrfOf(uid), "Paste the key again."));
+      if (!pending || key === undefined || pending.payload.tier !== tier) return send(res, 400, renderSignInPage(client, csrfOf(uid), "Paste the key again."));
       await d.records.remove(pendingKeyOf(uid));
       const accountId = fingerprint(key);
       const grant = new d.provider.Grant({ accountId, clientId: client.clientId });
@@ -138,7 +143,14 @@ export function createInteractionRoutes(d: InteractionDeps) {
       const organization = pending.payload.organization;
       await d.records.put(grantKeyOf(grantId), {
         model: GRANT_KEY_MODEL,
-        payload: { sealed: seal(d.keks, key, grantId), tier, clientId: client.clientId, ...(typeof organization === "string" ? { organization } : {}) },
+        payload: {
+          sealed: seal(d.keks, key, grantId),
+          tier,
+          clientId: client.clientId,
+          ...(typeof organization === "string" ? { organization } : {}),
+          // The limit shown on the confirmation step (kept with the key), not one re-sent by the form.
+          ...(tier === "spend" && typeof pending.payload.maxCreditsPerDay === "number" ? { maxCreditsPerDay: pending.payload.maxCreditsPerDay } : {}),
+        },
         expiresAt: Date.now() + GRANT_TTL_S * 1000,
         grantId: hashId(grantId),
       });

@@ -41,18 +41,19 @@ ${problem ? `<div class="what">${e(problem)}</div>` : ""}${clientRows(c)}
 <input type="hidden" name="csrf" value="${e(csrf)}">
 <p><label>Geopera API key (gpra_…)<br><input type="password" name="key" autocomplete="off" spellcheck="false" size="48" required></label></p>
 ${tiers}
+<p><label>With Spend, at most <input type="number" name="cap" min="1" step="1" size="8"> credits per day (UTC) through this app (empty: no limit of your own)</label></p>
 <div class="buttons"><button class="yes" type="submit" name="step" value="check">Continue</button>
 <button type="submit" name="step" value="deny" formnovalidate>Cancel</button></div></form>
 <p class="note">The key is kept encrypted on this server and used only for this app's requests. You can disconnect the app at any time from the app's own settings.</p>`,
   );
 }
 
-export function renderConfirmGrantPage(c: ClientView, csrf: string, tier: Tier, organization: string | undefined): string {
+export function renderConfirmGrantPage(c: ClientView, csrf: string, tier: Tier, organization: string | undefined, maxCreditsPerDay?: number): string {
   return layout(
     "Allow access — Geopera billing",
     `<h1>Allow ${e(c.name)}?</h1><p class="sub">Geopera billing</p>
 <div class="what">This key belongs to organization ${e(organization ?? "(the API did not name it)")}.</div>${clientRows(c)}
-<table><tr><th>Access</th><td>${e(TIER_TEXT[tier])}</td></tr></table>
+<table><tr><th>Access</th><td>${e(TIER_TEXT[tier])}</td></tr>${maxCreditsPerDay !== undefined ? `<tr><th>Daily limit</th><td>${e(String(maxCreditsPerDay))} credits per day (UTC)</td></tr>` : ""}</table>
 <form method="post">
 <input type="hidden" name="csrf" value="${e(csrf)}">
 <input type="hidden" name="tier" value="${e(tier)}">

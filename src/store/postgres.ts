@@ -328,8 +328,9 @@ export class PostgresStore implements GateStore {
       const open = await c.query<JournalRow>(`SELECT ${JOURNAL} FROM gate_journal WHERE digest = $1 AND state <> 'answered' LIMIT 1`, [spend.digest]);
       if (open.rows[0]) return { busy: this.toEntry(open.rows[0]) };
       const daily = caps.maxCreditsPerDay !== undefined && spend.credits !== undefined;
+      const callerDaily = daily || (caps.callerMaxCreditsPerDay !== undefined && spend.credits !== undefined);
       const total = async (sql: string, who: string) => Number((await c.query<{ total: number }>(sql, [who])).rows[0]!.total);
-      const today = daily ? await total(CREDITS_TODAY, spend.caller) : 0;
+      const today = callerDaily ? await total(CREDITS_TODAY, spend.caller) : 0;
       const organization = daily && spend.organization !== undefined ? { id: spend.organization, today: await total(ORGANIZATION_CREDITS_TODAY, spend.organization) } : undefined;
       const over = capViolation(caps, spend.credits, today, organization);
       if (over) return { over };

@@ -71,6 +71,8 @@ export type Reservation =
 export interface Caps {
   maxCreditsPerCall?: number;
   maxCreditsPerDay?: number;
+  /** This caller's own daily limit (an OAuth grant's, chosen by the person), counted for the caller only. */
+  callerMaxCreditsPerDay?: number;
 }
 
 export type AuditEventName = "asked" | "confirmed" | "declined" | "expired" | "refused" | "sent" | "answered" | "unknown";

@@ -5,8 +5,10 @@ import { fingerprint } from "../fingerprint.js";
 export interface Caller {
   readonly credential: string;
   readonly fingerprint: string;
+  /** A daily credit limit of this caller's own (an OAuth grant's), besides the operator's caps. */
+  readonly maxCreditsPerDay?: number;
 }
 
-export function callerFor(credential: string): Caller {
-  return Object.freeze({ credential, fingerprint: fingerprint(credential) });
+export function callerFor(credential: string, maxCreditsPerDay?: number): Caller {
+  return Object.freeze({ credential, fingerprint: fingerprint(credential), ...(maxCreditsPerDay !== undefined ? { maxCreditsPerDay } : {}) });
 }

@@ -25,6 +25,14 @@ import { CredentialCheck, type VerifyCredential } from "./verify.js";
 import type { OAuthFront, Principal } from "../oauth/front.js";
 import type { Tier } from "../oauth/provider.js";
 
+/** What an OAuth grant allows: the tools of its tier, and the person's own daily credit limit if they set one. */
+export interface GrantAccess {
+  tier: Tier;
+  maxCreditsPerDay?: number;
+}
+
+const accessOf = (p: Principal): GrantAccess | undefined => (p.tier ? { tier: p.tier, ...(p.maxCreditsPerDay !== undefined ? { maxCreditsPerDay: p.maxCreditsPerDay } : {}) } : undefined);
+
 export interface HttpServeOptions {
   /**
    * What `GET /` answers (after the Host and Origin checks): a short JSON pointing a person who opened
@@ -84,7 +92,7 @@ export interface HttpServeOptions {
    * Builds one MCP server bound to one caller credential: for a 2025 session (it lives as long as the
    * session), or for one 2026-07-28 request (it serves that request only).
    */
-  createSessionServer(credential: string, hooks: SessionHooks, scope?: RequestScope, tier?: Tier): McpServer;
+  createSessionServer(credential: string, hooks: SessionHooks, scope?: RequestScope, grant?: GrantAccess): McpServer;
   /**
    * --auth oauth|both: the authorization server's routes and the access-token check. `acceptKeys`
    * (both): a bearer shaped like a Geopera credential is used as before; any other must be our token.
@@ -153,7 +161,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
       const credential = credentialDigest(principal.id);
       const headers = ctx.requestInfo?.headers;
       const scope = { method: headers?.get("mcp-method") ?? undefined, name: headers?.get("mcp-name") ?? undefined };
-      return opts.createSessionServer(token, { credentialRejected: () => closeRevoked(credential, principal) }, scope, principal.tier);
+      return opts.createSessionServer(token, { credentialRejected: () => closeRevoked(credential, principal) }, scope, accessOf(principal));
     },
     { legacy: "reject", maxRequestBodySize: opts.maxRequestBytes, onerror: (err) => log.debug("2026-07-28 request error", { error: err.message }) },
   );
@@ -263,7 +271,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   const newSession = (principal: Principal, address: string) => {
     const credential = credentialDigest(principal.id);
     const hooks: SessionHooks = { credentialRejected: () => closeRevoked(credential, principal) };
-    return { credential, caller: fingerprintOf(credential), address, server: opts.createSessionServer(principal.credential, hooks, undefined, principal.tier), lastActive: Date.now() };
+    return { credential, caller: fingerprintOf(credential), address, server: opts.createSessionServer(principal.credential, hooks, undefined, accessOf(principal)), lastActive: Date.now() };
   };
 
   /** A known session of this kind answering to this credential, or undefined with a refusal written. */

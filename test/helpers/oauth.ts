@@ -117,7 +117,7 @@ export class MemoryProvider implements OAuthClientProvider {
  * The person: opens the authorization URL, pastes the key, picks the access, reads the organization
  * and allows. Returns every page's HTML (to check the key is in none of them).
  */
-export async function signInInBrowser(browser: Browser, authUrl: URL, key: string, tier: "read" | "draft" | "spend", expectOrganization?: string): Promise<{ pages: string[]; page: Page }> {
+export async function signInInBrowser(browser: Browser, authUrl: URL, key: string, tier: "read" | "draft" | "spend", expectOrganization?: string, cap?: number): Promise<{ pages: string[]; page: Page }> {
   const context = await browser.newContext();
   const page = await context.newPage();
   const pages: string[] = [];
@@ -126,6 +126,7 @@ export async function signInInBrowser(browser: Browser, authUrl: URL, key: strin
   pages.push(await page.content());
   await page.fill("input[name=key]", key);
   await page.check(`input[name=tier][value=${tier}]`);
+  if (cap !== undefined) await page.fill("input[name=cap]", String(cap));
   await page.click("button[value=check]");
   await page.waitForSelector("button[value=allow]");
   pages.push(await page.content());
