@@ -141,6 +141,15 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect((await reg("https://chatgpt.com/connector_platform_oauth_redirect")).status).toBe(201);
   });
 
+  it("dynamic registration is rate-limited per client address", async () => {
+    // Another loopback source address (all of 127/8 is loopback on Linux), so the other tests keep theirs.
+    const reg = () => raw(base, { path: "/oauth/register", localAddress: "127.0.0.9", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: ["http://127.0.0.1:1/cb"], token_endpoint_auth_method: "none" }) });
+    const statuses: number[] = [];
+    for (let i = 0; i < 21; i++) statuses.push((await reg()).status);
+    expect(statuses.slice(0, 20).every((s) => s === 201)).toBe(true);
+    expect(statuses[20]).toBe(429);
+  });
+
   it("read grant: the person signs in in the browser; the client lists only read tools, and reads with the person's own key", async () => {
     const { client } = await connect("read");
     const names = (await client.listTools()).tools.map((t) => t.name);

@@ -31,8 +31,8 @@ export interface Principal {
 
 export interface OAuthFront {
   resource: string;
-  /** Serves the OAuth and metadata routes; false for any other path. */
-  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean>;
+  /** Serves the OAuth and metadata routes; false for any other path. `address`: the client's, for rate limits. */
+  handle(req: IncomingMessage, res: ServerResponse, path: string, address: string): Promise<boolean>;
   authenticate(token: string): Promise<Principal | undefined>;
   /** WWW-Authenticate for a 401 on /mcp or /sse. */
   challenge(path: string, invalid: boolean): string;
@@ -49,6 +49,9 @@ export interface OAuthFrontOptions {
 }
 
 const WELL_KNOWN_RESOURCE = "/.well-known/oauth-protected-resource";
+/** Dynamic registrations per client address per window: a connector registers once, a flood is refused. */
+export const REGISTRATIONS_PER_WINDOW = 20;
+const REGISTRATION_WINDOW_MS = 10 * 60_000;
 
 export async function createOAuthFront(opts: OAuthFrontOptions): Promise<OAuthFront> {
   const { provider, resource } = await createOAuthProvider(opts);
@@ -74,7 +77,20 @@ export async function createOAuthFront(opts: OAuthFrontOptions): Promise<OAuthFr
     resource_name: "Geopera billing",
   });
 
-  const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> => {
+  const registrations = new Map<string, { since: number; count: number }>();
+  /** True when this address may register one more client now (a fixed window per address, in memory). */
+  const mayRegister = (address: string) => {
+    const now = Date.now();
+    if (registrations.size > 10_000) for (const [a, w] of registrations) if (now - w.since > REGISTRATION_WINDOW_MS) registrations.delete(a);
+    const w = registrations.get(address);
+    if (!w || now - w.since > REGISTRATION_WINDOW_MS) {
+      registrations.set(address, { since: now, count: 1 });
+      return true;
+    }
+    return ++w.count <= REGISTRATIONS_PER_WINDOW;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, path: string, address: string): Promise<boolean> => {
     if (path === WELL_KNOWN_RESOURCE || path === `${WELL_KNOWN_RESOURCE}/mcp` || path === `${WELL_KNOWN_RESOURCE}/sse`) {
       if (req.method === "OPTIONS") {
         res.writeHead(204, { "access-control-allow-origin": "*", "access-control-allow-methods": "GET", "access-control-allow-headers": "mcp-protocol-version" }).end();
@@ -92,6 +108,11 @@ export async function createOAuthFront(opts: OAuthFrontOptions): Promise<OAuthFr
       // RFC 8414 and OpenID discovery are the same document here (the issuer has no path).
       req.url = "/.well-known/openid-configuration";
       await callback(req, res);
+      return true;
+    }
+    if (path === `${OAUTH_PREFIX}/register` && req.method === "POST" && !mayRegister(address)) {
+      log.info("oauth registration refused: rate limit", { address });
+      res.writeHead(429, { "content-type": "application/json", "retry-after": String(REGISTRATION_WINDOW_MS / 1000) }).end(JSON.stringify({ error: "too_many_requests", error_description: "too many client registrations from this address; try again later" }));
       return true;
     }
     if (path === "/.well-known/openid-configuration" || path.startsWith(`${OAUTH_PREFIX}/`)) {

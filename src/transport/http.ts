@@ -468,7 +468,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     if (!policy.hostAllowed(req.headers.host)) return refuse(req, res, 403, RPC.serverError, "Forbidden: Host not allowed", "host");
     // The authorization server and its metadata answer apps' servers and browsers from any origin (the
     // library does its own CORS; the sign-in form checks its own Origin), so before the Origin check.
-    if (opts.oauth && (path.startsWith("/oauth/") || path.startsWith("/.well-known/")) && (await opts.oauth.front.handle(req, res, path))) return;
+    if (opts.oauth && (path.startsWith("/oauth/") || path.startsWith("/.well-known/")) && (await opts.oauth.front.handle(req, res, path, remoteAddressOf(req, trustProxy)))) return;
     if (!policy.originAllowed(req.headers.origin)) return refuse(req, res, 403, RPC.serverError, "Forbidden: Origin not allowed", "origin");
     policy.applyCors(req, res);
 
