@@ -138,7 +138,16 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect(evil.status).toBe(400);
     expect(evil.json().error).toBe("invalid_redirect_uri");
     expect((await reg("https://claude.ai/api/mcp/auth_callback")).status).toBe(201);
-    expect((await reg("https://chatgpt.com/connector_platform_oauth_redirect")).status).toBe(201);
+    const chatgpt = await reg("https://chatgpt.com/connector_platform_oauth_redirect");
+    expect(chatgpt.status).toBe(201);
+    // Registered clients are kept 90 days; an unknown (or expired) client gets 401 invalid_client, which
+    // tells Claude to register again.
+    const stored = JSON.parse(readFileSync(join(stateDir, "oauth.json"), "utf8"));
+    const record = stored[`Client:${createHash("sha256").update(chatgpt.json().client_id).digest("base64url")}`];
+    expect(Math.round((record.expiresAt - Date.now()) / 86_400_000)).toBe(90);
+    const unknown = await raw(base, { path: "/oauth/token", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form({ grant_type: "refresh_token", refresh_token: "x", client_id: "no-such-client" }) });
+    expect(unknown.status).toBe(401);
+    expect(unknown.json().error).toBe("invalid_client");
   });
 
   it("dynamic registration is rate-limited per client address", async () => {
