@@ -160,7 +160,7 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
   });
 
   it("read grant: the person signs in in the browser; the client lists only read tools, and reads with the person's own key", async () => {
-    const { client } = await connect("read");
+    const { client, provider } = await connect("read");
     const names = (await client.listTools()).tools.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(READ_TOOLS));
     expect(names).not.toContain("billing_approvals_request"); // compute
@@ -180,6 +180,19 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     }
     expect(api.requests.slice(mark2)).toHaveLength(0);
     await client.close();
+    // The same grant on 2026-07-28 (no session: each request carries the token) sees the same tools.
+    const modern = new Client({ name: "oauth-test", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    await modern.connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider }));
+    expect(modern.getNegotiatedProtocolVersion()).toBe("2026-07-28");
+    expect((await modern.listTools()).tools.map((t) => t.name).sort()).toEqual([...names].sort());
+    expect((await modern.callTool({ name: "billing_credits_balance", arguments: {} })).isError).toBeFalsy();
+    await modern.close();
+    // And on the legacy SSE transport: the stream opens with the token.
+    const sse = new AbortController();
+    const stream = await fetch(new URL("/sse", base), { headers: { authorization: `Bearer ${provider.tokens().access_token}`, accept: "text/event-stream" }, signal: sse.signal });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get("content-type")).toContain("text/event-stream");
+    sse.abort();
   }, 60_000);
 
   it("draft grant adds the compute tools; spend grant reaches the gate", async () => {
@@ -299,6 +312,9 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect(seen.length).toBeGreaterThan(5);
     for (const text of seen) expect(text).not.toContain(KEY);
     expect(server.stderr()).not.toContain(KEY);
+    // Every line is our JSON log (the library's notices would go to stdout/stderr as plain text).
+    expect(server.stderr().trim().split("\n").every((l) => l.startsWith("{"))).toBe(true);
+    expect(server.stdout()).toBe("");
     expect(server.stderr()).toContain("oauth grant created");
     const files = filesUnder(stateDir);
     expect(files.some((f) => f.path.endsWith("oauth.json"))).toBe(true);

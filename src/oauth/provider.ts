@@ -115,6 +115,9 @@ export async function createOAuthProvider(opts: OAuthProviderOptions) {
       IdToken: 3600,
     },
     rotateRefreshToken: true,
+    // Browser-based public clients may call the token endpoint from their redirect URI's origin; no one else.
+    clientBasedCORS: (_ctx: unknown, origin: string, client: { clientAuthMethod: string; redirectUris: string[] }) =>
+      origin !== "null" && client.clientAuthMethod === "none" && client.redirectUris.some((u) => URL.canParse(u) && new URL(u).origin === origin),
     issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(t: string): boolean }) => client.grantTypeAllowed("refresh_token"),
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => interactionPath(interaction.uid) },
     // Checked on every dynamically registered and metadata-document client (not the operator's own).
@@ -134,7 +137,8 @@ export async function createOAuthProvider(opts: OAuthProviderOptions) {
       devInteractions: { enabled: false },
       rpInitiatedLogout: { enabled: false },
       userinfo: { enabled: false },
-      revocation: { enabled: true },
+      // A client revokes only its own tokens (the library's default rule, stated so it is ours).
+      revocation: { enabled: true, allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId: string }) => token.clientId === client.clientId },
       registration: { enabled: true, initialAccessToken: false },
       resourceIndicators: {
         enabled: true,
