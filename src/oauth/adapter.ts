@@ -26,7 +26,8 @@ export function adapterFor(records: OAuthRecords) {
       const { jti, ...rest } = payload;
       // A session's uid lookup needs its cookie id back (findByUid): the Session model keeps its jti.
       const stored = this.model === "Session" ? payload : rest;
-      const ttl = expiresIn ?? (this.model === "Client" ? CLIENT_TTL_S : undefined);
+      // A registered client (and its registration access token) lapses after 90 days unless it says sooner.
+      const ttl = expiresIn ?? (this.model === "Client" || this.model === "RegistrationAccessToken" ? CLIENT_TTL_S : undefined);
       await records.put(keyOf(this.model, id), {
         model: this.model,
         payload: { ...stored, ...(jti !== undefined ? { __jti: true } : {}) },

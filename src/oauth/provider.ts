@@ -44,6 +44,10 @@ export interface OAuthProviderOptions {
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
+interface OAuthProviderShape {
+  Grant: { find(id: string): Promise<unknown> };
+}
+
 /** Keys of the library's signed cookies: one per KEK (rotation: signs with the first, accepts any). */
 const cookieKeys = (keks: readonly Kek[]) => keks.map((k) => Buffer.from(hkdfSync("sha256", k.key, Buffer.alloc(0), "geopera oauth cookies", 32)).toString("base64url"));
 
@@ -115,6 +119,12 @@ export async function createOAuthProvider(opts: OAuthProviderOptions) {
       IdToken: 3600,
     },
     rotateRefreshToken: true,
+    // Only the grant the person has just made on our page: a browser session never re-grants silently, so
+    // every authorization shows the page (the key is pasted again, the access chosen again).
+    loadExistingGrant: async (ctx: { oidc: { result?: { consent?: { grantId?: string } }; provider: OAuthProviderShape } }) => {
+      const grantId = ctx.oidc.result?.consent?.grantId;
+      return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+    },
     // Browser-based public clients may call the token endpoint from their redirect URI's origin; no one else.
     clientBasedCORS: (_ctx: unknown, origin: string, client: { clientAuthMethod: string; redirectUris: string[] }) =>
       origin !== "null" && client.clientAuthMethod === "none" && client.redirectUris.some((u) => URL.canParse(u) && new URL(u).origin === origin),
