@@ -160,3 +160,48 @@ describe("parseConfig: protocol eras and the 2026-07-28 state secret", () => {
     expect(message).not.toContain(short);
   });
 });
+
+describe("parseConfig: --auth (OAuth for hosted agents)", () => {
+  const KEK = `k1:${Buffer.alloc(32, 7).toString("base64")}`;
+  const OLD = `k0:${Buffer.alloc(32, 9).toString("base64")}`;
+  const http = ["--transport", "http", "--public-url", "https://billing.example.com"];
+  const env = { ...ENV, GEOPERA_OAUTH_KEK: KEK };
+
+  it("defaults to key: no OAuth configuration at all", () => {
+    const c = parse(["--transport", "http"]);
+    expect(c.auth).toBe("key");
+    expect(c.oauth).toBeUndefined();
+  });
+
+  it("oauth and both: KEKs newest first, redirect additions, operator clients, no test flag", () => {
+    const clients = [{ client_id: "acme", client_secret: "s".repeat(20), client_name: "Acme", redirect_uris: ["https://acme.example/cb"] }];
+    const c = parse([...http, "--auth", "both", "--oauth-redirect-allow", "https://x.example/cb,https://y.example/"], { ...env, GEOPERA_OAUTH_KEK: `${KEK},${OLD}`, GEOPERA_OAUTH_CLIENTS: JSON.stringify(clients) });
+    expect(c.auth).toBe("both");
+    expect(c.oauth!.keks.map((k) => k.id)).toEqual(["k1", "k0"]);
+    expect(c.oauth!.keks[0]!.key).toEqual(Buffer.alloc(32, 7));
+    expect(c.oauth!.redirectAllow).toEqual(["https://x.example/cb", "https://y.example/"]);
+    expect(c.oauth!.clients).toEqual(clients);
+    expect(c.oauth!.loopbackClientDocuments).toBe(false);
+    expect(parse(["--transport", "http", "--public-url", "http://127.0.0.1:8787", "--auth", "oauth"], env).oauth).toBeDefined();
+  });
+
+  const bad: [string[], Record<string, string | undefined>, RegExp][] = [
+    [["--auth", "saml"], env, /--auth must be one of key, oauth, both/],
+    [["--transport", "http", "--auth", "oauth"], env, /needs --public-url/],
+    [["--transport", "http", "--auth", "oauth", "--public-url", "http://billing.example.com"], env, /must be https outside loopback/],
+    [["--transport", "http", "--auth", "oauth", "--public-url", "https://billing.example.com/mcp"], env, /must be an origin/],
+    [["--auth", "oauth", "--public-url", "https://billing.example.com"], env, /is for --transport http/],
+    [[...http, "--auth", "oauth"], ENV, /needs GEOPERA_OAUTH_KEK/],
+    [[...http, "--auth", "oauth"], { ...ENV, GEOPERA_OAUTH_KEK: "k1:c2hvcnQ=" }, /key #1 must be <id>:<32 bytes in base64>/],
+    [[...http, "--auth", "oauth"], { ...ENV, GEOPERA_OAUTH_KEK: `${KEK},${KEK}` }, /same key id twice/],
+    [[...http, "--auth", "oauth"], { ...env, GEOPERA_OAUTH_CLIENTS: "{" }, /must be a JSON array/],
+    [[...http, "--auth", "oauth"], { ...env, GEOPERA_OAUTH_CLIENTS: JSON.stringify([{ client_id: "a", client_secret: "short", redirect_uris: ["https://a/cb"] }]) }, /client #1 needs/],
+    [[...http, "--auth", "oauth", "--oauth-redirect-allow", "cursor://x"], env, /not an http\(s\) URL/],
+  ];
+  it.each(bad)("%j refused", (argv, e, message) => {
+    const text = errorOf(argv, e);
+    expect(text).toMatch(message);
+    // A key is never echoed.
+    expect(text).not.toContain(Buffer.alloc(32, 7).toString("base64"));
+  });
+});
