@@ -35,6 +35,8 @@ describe.skipIf(!ok)(skipped("OAuth on two replicas sharing one PostgreSQL", !ok
   let browser: Browser;
   let callback: Awaited<ReturnType<typeof startCallback>>;
   let issuer: string;
+  let db: string;
+  const tokensSeen: string[] = [];
 
   const replica = async (port: number, db: string) => {
     const proc = spawn(process.execPath, [CLI, "--transport", "http", "--port", String(port), "--public-url", issuer, "--auth", "oauth", "--store", db, "--state-dir", mkdtempSync(join(tmpdir(), "gbm-oauth-replica-"))], {
@@ -47,7 +49,7 @@ describe.skipIf(!ok)(skipped("OAuth on two replicas sharing one PostgreSQL", !ok
   beforeAll(async () => {
     api = await startSandboxApi();
     pg = await startPostgres();
-    const db = await pg.createDatabase();
+    db = await pg.createDatabase();
     callback = await startCallback();
     const [portA, portB] = [await freePort(), await freePort()];
     // The public URL (the issuer) is replica A's address; B answers to the same issuer, as behind a balancer.
@@ -72,6 +74,7 @@ describe.skipIf(!ok)(skipped("OAuth on two replicas sharing one PostgreSQL", !ok
     await client.close();
     const onB = new Client({ name: "b", version: "1" });
     const access = provider.tokens().access_token as string;
+    tokensSeen.push(access, provider.tokens().refresh_token as string);
     await onB.connect(new StreamableHTTPClientTransport(new URL("/mcp", b.url), { requestInit: { headers: { Authorization: `Bearer ${access}` } } }));
     const mark = api.requests.length;
     expect((await onB.callTool({ name: "billing_credits_balance", arguments: {} })).isError).toBeFalsy();
@@ -87,6 +90,7 @@ describe.skipIf(!ok)(skipped("OAuth on two replicas sharing one PostgreSQL", !ok
     expect((await raw(b.url, { headers: mcpHeaders(rotated.json().access_token), body: INITIALIZE })).status).toBe(401);
   }, 90_000);
 
+  // The loser is refused: by the store's atomic consume, or by the library's reuse check (which also revokes the grant).
   it("one refresh token sent to both replicas at once is redeemed exactly once", async () => {
     // Signed in through the public URL (A's address; B's metadata names the same issuer and resource).
     const { client, provider } = await oauthConnect({ mcpUrl: new URL("/mcp", a.url), browser, callback, callbackUrl: callback.url, key: KEY, tier: "read" });
@@ -96,5 +100,17 @@ describe.skipIf(!ok)(skipped("OAuth on two replicas sharing one PostgreSQL", !ok
     const answers = await Promise.all([refresh(a, token, clientId), refresh(b, token, clientId)]);
     expect(answers.map((r) => r.status).sort()).toEqual([200, 400]);
     expect(answers.find((r) => r.status === 400)!.json().error).toBe("invalid_grant");
+  }, 90_000);
+
+  it("the database holds no key and no token value: hashes, and the key sealed", async () => {
+    // A live grant (the race above may have revoked its grant: a refresh token presented twice).
+    const { client, provider } = await oauthConnect({ mcpUrl: new URL("/mcp", a.url), browser, callback, callbackUrl: callback.url, key: KEY, tier: "read" });
+    await client.close();
+    tokensSeen.push(provider.tokens().access_token as string, provider.tokens().refresh_token as string);
+    const rows = await pg.query<{ key: string; payload: string; grant_id: string | null }>(db, "SELECT key, payload::text AS payload, grant_id FROM gate_oauth");
+    expect(rows.some((r) => r.key.startsWith("GeoperaGrant:"))).toBe(true);
+    const all = JSON.stringify(rows);
+    expect(all).not.toContain(KEY);
+    for (const t of tokensSeen) expect(all).not.toContain(t);
   }, 90_000);
 });
