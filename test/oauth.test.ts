@@ -186,6 +186,11 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect(modern.getNegotiatedProtocolVersion()).toBe("2026-07-28");
     expect((await modern.listTools()).tools.map((t) => t.name).sort()).toEqual([...names].sort());
     expect((await modern.callTool({ name: "billing_credits_balance", arguments: {} })).isError).toBeFalsy();
+    // A request's server registers only the tool it names, from the grant's tools: a spend is not there.
+    const markModern = api.requests.length;
+    const refused = await modern.callTool({ name: "billing_topup", arguments: { credits: 10 } }).catch((e: Error) => ({ isError: true, content: [{ type: "text", text: e.message }] }));
+    expect(refused.isError).toBe(true);
+    expect(api.requests.slice(markModern)).toHaveLength(0);
     await modern.close();
     // And on the legacy SSE transport: the stream opens with the token.
     const sse = new AbortController();
