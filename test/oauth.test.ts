@@ -29,6 +29,7 @@ const KEK = `k1:${randomBytes(32).toString("base64")}`;
 /** The person's own key (the sandbox accepts any well-formed key and says which organization it acts for). */
 const KEY = `gpra_person_${randomBytes(12).toString("hex")}`;
 const READ_TOOLS = ["billing_credits_balance", "billing_plans_list"];
+const OPERATOR_SECRET = `secret-${randomBytes(12).toString("hex")}`;
 
 /** Files under dir, recursively, with their text. */
 function filesUnder(dir: string): { path: string; text: string }[] {
@@ -68,7 +69,9 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     document = await startClientDocument(callback.url);
     serverArgs = ["--port", String(port), "--public-url", base, "--auth", "both", "--log-level", "debug"];
     // The test flag lets the library fetch the client's metadata document from this loopback https server.
-    server = await startHttpServer({ apiUrl: api.url, args: serverArgs, env: { GEOPERA_OAUTH_KEK: KEK, GEOPERA_OAUTH_TEST_LOOPBACK_CIMD: "true" } });
+    // An operator's client too (for apps that take a client id and secret), redirecting to our callback.
+    const clients = JSON.stringify([{ client_id: "operator-app", client_secret: OPERATOR_SECRET, client_name: "Operator App", redirect_uris: [callback.url] }]);
+    server = await startHttpServer({ apiUrl: api.url, args: serverArgs, env: { GEOPERA_OAUTH_KEK: KEK, GEOPERA_OAUTH_TEST_LOOPBACK_CIMD: "true", GEOPERA_OAUTH_CLIENTS: clients } });
     stateDir = server.proc.spawnargs[server.proc.spawnargs.indexOf("--state-dir") + 1]!;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
   }, 30_000);
@@ -81,8 +84,9 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
   });
 
   /** The whole connector flow for one access level: returns the connected client and its provider. */
-  async function connect(tier: "read" | "draft" | "spend", clientMetadataUrl?: string, cap?: number) {
+  async function connect(tier: "read" | "draft" | "spend", clientMetadataUrl?: string, cap?: number, preRegistered?: { client_id: string; client_secret: string }) {
     const provider = new MemoryProvider(callback.url, clientMetadataUrl);
+    if (preRegistered) provider.creds.set(base, preRegistered);
     const first = new Client({ name: "oauth-test", version: "1.0.0" });
     await expect(first.connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
     expect(provider.authUrl, "the SDK sent the person to the authorization endpoint").toBeDefined();
@@ -297,6 +301,32 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect(document.fetches()).toBeGreaterThan(0);
     expect((await client.callTool({ name: "billing_credits_balance", arguments: {} })).isError).toBeFalsy();
     await client.close();
+  }, 60_000);
+
+  it("a client the operator registered (id and secret) signs in the same way; the page says who registered it", async () => {
+    const { client, provider } = await connect("read", undefined, undefined, { client_id: "operator-app", client_secret: OPERATOR_SECRET });
+    expect(lastPages[0]).toContain("registered by this server");
+    expect(lastPages[0]).toContain("Operator App");
+    expect(provider.tokens().refresh_token).toBeTruthy();
+    expect((await client.callTool({ name: "billing_credits_balance", arguments: {} })).isError).toBeFalsy();
+    await client.close();
+    // Its secret is checked at the token endpoint.
+    const wrong = await raw(base, { path: "/oauth/token", headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from("operator-app:wrong").toString("base64")}` }, body: form({ grant_type: "refresh_token", refresh_token: provider.tokens().refresh_token }) });
+    expect(wrong.status).toBe(401);
+    expect(server.stderr()).not.toContain(OPERATOR_SECRET);
+  }, 60_000);
+
+  it("Cancel on the sign-in page sends the app access_denied and creates no grant", async () => {
+    const provider = new MemoryProvider(callback.url);
+    await new Client({ name: "t", version: "1" }).connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider })).catch(() => {});
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(provider.authUrl!.href);
+    await Promise.all([page.waitForURL(/\/callback\?/), page.click("button[value=deny]")]);
+    const back = await callback.next();
+    expect(back.searchParams.get("error")).toBe("access_denied");
+    expect(back.searchParams.get("code")).toBeNull();
+    await context.close();
   }, 60_000);
 
   it("an upstream 401 for a grant's key revokes the grant", async () => {
