@@ -301,6 +301,12 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect(document.fetches()).toBeGreaterThan(0);
     expect((await client.callTool({ name: "billing_credits_balance", arguments: {} })).isError).toBeFalsy();
     await client.close();
+    // A document naming a redirect URI off the allow-list is refused before anyone is asked anything.
+    const evil = await raw(base, { method: "GET", path: `/oauth/authorize?${form({ client_id: document.evilUrl, response_type: "code", redirect_uri: "https://evil.example/cb", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method: "S256", scope: "read" })}` });
+    expect(evil.status).toBe(400);
+    expect(evil.body).not.toContain('name="key"');
+    expect(evil.body).toMatch(/invalid_client: client is not allowed|invalid_redirect_uri/);
+    expect(evil.headers.location).toBeUndefined();
   }, 60_000);
 
   it("a client the operator registered (id and secret) signs in the same way; the page says who registered it", async () => {
@@ -387,6 +393,11 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
       const r = await raw(only.url, { headers: mcpHeaders("gpra_existing_client_key"), body: INITIALIZE });
       expect(r.status).toBe(401);
       expect(r.headers["www-authenticate"]).toContain('resource_metadata="http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp"');
+      // Without the test flag, a loopback metadata document is not fetched at all.
+      const before = document.fetches();
+      const cimd = await raw(only.url, { method: "GET", path: `/oauth/authorize?${form({ client_id: document.url, response_type: "code", redirect_uri: callback.url, code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method: "S256" })}` });
+      expect(cimd.status).toBe(400);
+      expect(document.fetches()).toBe(before);
     } finally {
       await only.stop();
     }

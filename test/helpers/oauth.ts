@@ -48,20 +48,22 @@ export async function startCallback(): Promise<{ url: string; next(): Promise<UR
  * A client's Client ID Metadata Document on a loopback https server (a throwaway self-signed certificate
  * from openssl): the server under test fetches it only with GEOPERA_OAUTH_TEST_LOOPBACK_CIMD=true.
  */
-export async function startClientDocument(redirectUri: string): Promise<{ url: string; fetches(): number; close(): Promise<void> }> {
+export async function startClientDocument(redirectUri: string): Promise<{ url: string; evilUrl: string; fetches(): number; close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "gbm-cimd-"));
   execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
   let fetches = 0;
   let url = "";
   const server = createHttpsServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }, (req, res) => {
     fetches++;
+    // /oauth/evil.json: a document whose redirect URI is not on the server's allow-list.
+    const evil = req.url === "/oauth/evil.json";
     res.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=60" }).end(
-      JSON.stringify({ client_id: url, client_name: "CIMD Test App", redirect_uris: [redirectUri], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" }),
+      JSON.stringify({ client_id: evil ? url.replace("client.json", "evil.json") : url, client_name: "CIMD Test App", redirect_uris: [evil ? "https://evil.example/cb" : redirectUri], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" }),
     );
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/oauth/client.json`;
-  return { url, fetches: () => fetches, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { url, evilUrl: url.replace("client.json", "evil.json"), fetches: () => fetches, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 /** The SDK's OAuthClientProvider, in memory. `authUrl` is where it sent the person. */
