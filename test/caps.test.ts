@@ -386,7 +386,7 @@ describe("the store's cap check counts the organization and the caller, atomical
     await before.reserveSpend({ key: randomUUID(), digest: randomUUID(), tool: "billing_topup", operationId: "billing.topup", body: "{}", credits: 600, caller: "fp_old" }, {});
     await before.close();
     // Back to version 1, as a database last written by the previous release.
-    await pg!.query(url, "DROP INDEX gate_journal_organization_day; ALTER TABLE gate_journal DROP COLUMN organization; DROP TABLE gate_secret, gate_request_state; DELETE FROM schema_version WHERE version > 1");
+    await pg!.query(url, "DROP INDEX gate_journal_organization_day; ALTER TABLE gate_journal DROP COLUMN organization; DROP TABLE gate_secret, gate_request_state, gate_oauth; DELETE FROM schema_version WHERE version > 1");
     const after = await PostgresStore.open({ url, confirmTtlMs: 60_000, log });
     stops.push(() => after.close());
     expect(await after.creditsToday("fp_old")).toBe(600);
