@@ -83,6 +83,7 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
         acceptKeys: config.auth === "both",
       }
     : undefined;
+  if (config.oauth?.loopbackClientDocuments) log.warn("GEOPERA_OAUTH_TEST_LOOPBACK_CIMD is set: client metadata documents are fetched from loopback with any certificate; for tests only");
   const http = await serveHttp({
     about: {
       name: "geopera-billing-mcp",

@@ -402,4 +402,23 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
       await only.stop();
     }
   });
+
+  it("behind a TLS proxy (https --public-url): metadata and challenges name the https origin; nothing but JSON logs", async () => {
+    const proxied = await startHttpServer({ apiUrl: api.url, args: ["--auth", "oauth", "--public-url", "https://billing.example.com"], env: { GEOPERA_OAUTH_KEK: KEK } });
+    try {
+      const via = { host: "billing.example.com", "x-forwarded-proto": "https" };
+      const as = await raw(proxied.url, { method: "GET", path: "/.well-known/oauth-authorization-server", headers: via });
+      expect(as.status).toBe(200);
+      expect(as.json()).toMatchObject({ issuer: "https://billing.example.com", token_endpoint: "https://billing.example.com/oauth/token" });
+      const r = await raw(proxied.url, { headers: { ...mcpHeaders(), ...via }, body: INITIALIZE });
+      expect(r.status).toBe(401);
+      expect(r.headers["www-authenticate"]).toContain('resource_metadata="https://billing.example.com/.well-known/oauth-protected-resource/mcp"');
+      const reg = await raw(proxied.url, { path: "/oauth/register", headers: { "content-type": "application/json", ...via }, body: JSON.stringify({ redirect_uris: ["https://claude.ai/api/mcp/auth_callback"], token_endpoint_auth_method: "none" }) });
+      expect(reg.status).toBe(201);
+    } finally {
+      await proxied.stop();
+    }
+    expect(proxied.stderr().trim().split("\n").every((l) => l.startsWith("{"))).toBe(true);
+    expect(proxied.stdout()).toBe("");
+  });
 });

@@ -182,7 +182,9 @@ export async function createOAuthProvider(opts: OAuthProviderOptions) {
         }
       : {}),
   });
-  provider.proxy = opts.trustProxy;
+  // This server speaks no TLS itself: an https issuer means a TLS proxy in front, whose X-Forwarded-Proto
+  // the library must trust to see the request as secure (secure cookies).
+  provider.proxy = opts.trustProxy || issuer.startsWith("https:");
   provider.on("server_error", (_ctx: unknown, err: Error) => log.error("oauth server error", { error: err.message }));
   provider.on("grant.revoked", () => log.info("oauth grant revoked"));
   return { provider, resource };
