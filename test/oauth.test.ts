@@ -322,6 +322,23 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect(server.stderr()).not.toContain(OPERATOR_SECRET);
   }, 60_000);
 
+  it("a key the billing API refuses is not accepted on the sign-in page", async () => {
+    const provider = new MemoryProvider(callback.url);
+    await new Client({ name: "t", version: "1" }).connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider })).catch(() => {});
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(provider.authUrl!.href);
+    const revokedKey = "gpra_person_revoked_0123456789";
+    await page.fill("input[name=key]", revokedKey);
+    await page.click("button[value=check]");
+    await page.waitForSelector(".what");
+    expect(await page.textContent(".what")).toContain("does not accept this key");
+    const html = await page.content();
+    expect(html).not.toContain(revokedKey);
+    expect(await page.$("button[value=allow]")).toBeNull();
+    await context.close();
+  }, 60_000);
+
   it("Cancel on the sign-in page sends the app access_denied and creates no grant", async () => {
     const provider = new MemoryProvider(callback.url);
     await new Client({ name: "t", version: "1" }).connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider })).catch(() => {});
@@ -365,7 +382,7 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     for (const text of seen) for (const m of text.matchAll(/"(?:access|refresh)_token":"([^"]+)"/g)) expect(oauthFile).not.toContain(m[1]!);
   });
 
-  it("after a restart grants still work (file store), and an expired access token is refused", async () => {
+  it("after a restart (KEK rotated, old one still listed) grants still work, and an expired access token is refused", async () => {
     const { client, provider } = await connect("read");
     await client.close();
     const access = provider.tokens().access_token as string;
@@ -377,7 +394,9 @@ run(skipped("OAuth sign-in for hosted agents (--auth both)", run === describe.sk
     expect(record).toBeDefined();
     record.payload.exp = Math.floor(Date.now() / 1000) - 60;
     writeFileSync(file, JSON.stringify(records));
-    const proc = spawn(process.execPath, [CLI, "--transport", "http", "--state-dir", stateDir, ...serverArgs], { env: { PATH: process.env.PATH ?? "", GEOPERA_API_URL: api.url, GEOPERA_OAUTH_KEK: KEK }, stdio: ["ignore", "pipe", "pipe"] });
+    // Restarted with a rotated KEK list (a new key first, the old one still listed): grants sealed under the old one still open.
+    const rotated = `k2:${randomBytes(32).toString("base64")},${KEK}`;
+    const proc = spawn(process.execPath, [CLI, "--transport", "http", "--state-dir", stateDir, ...serverArgs], { env: { PATH: process.env.PATH ?? "", GEOPERA_API_URL: api.url, GEOPERA_OAUTH_KEK: rotated }, stdio: ["ignore", "pipe", "pipe"] });
     server = await whenListening(proc, "restarted server", 10_000);
     expect((await raw(base, { headers: mcpHeaders(access), body: INITIALIZE })).status).toBe(401);
     // The refresh token (kept across the restart) still gets a fresh one.
