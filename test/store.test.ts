@@ -421,7 +421,7 @@ describe("file store: request states on disk", () => {
         }),
       ),
     );
-    expect(new Set(outs).size).toBe(1);
+    expect(new Set(outs).size, `keys seen (SHA-256), one per process: ${JSON.stringify(outs)}`).toBe(1);
     const key = await open(dir).requestStateSecret();
     expect(createHash("sha256").update(key).digest("hex")).toBe(outs[0]);
   }, 30_000);
