@@ -7,8 +7,8 @@
 // auto-fulfilment), so the test decides which replica gets which round. Runs under npm run test:pg only.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
-import { startPostgres, startReplica, type PgCluster, type Replica } from "./helpers/postgres.js";
+import type { SandboxApi } from "../src/sandbox/index.js";
+import { startReplica, startReplicaPair, stopReplicaPair, type PgCluster, type Replica } from "./helpers/postgres.js";
 import { textOf } from "./helpers/stdio.js";
 import { spendsAfter, chargesAfter } from "./helpers/spends.js";
 import { skipped, NO_POSTGRES } from "./helpers/skip.js";
@@ -33,18 +33,12 @@ describe.skipIf(!PG)(skipped("2026-07-28 confirmation rounds across two replicas
   const replicaArgs = ["--confirm-wait", "2"];
 
   beforeAll(async () => {
-    api = await startSandboxApi();
-    pg = await startPostgres();
-    db = await pg.createDatabase();
     // No GEOPERA_REQUEST_STATE_SECRET: both seal with the secret the store keeps (created once by whichever migrates).
-    [a, b] = await Promise.all([startReplica({ apiUrl: api.url, store: db, args: replicaArgs }), startReplica({ apiUrl: api.url, store: db, args: replicaArgs })]);
+    ({ api, pg, db, a, b } = await startReplicaPair(replicaArgs));
   }, 60_000);
   afterAll(async () => {
     for (const c of clients) await c.close().catch(() => {});
-    await a?.stop();
-    await b?.stop();
-    await api?.close();
-    await pg?.stop();
+    await stopReplicaPair({ a, b, api, pg });
   });
 
   /** A v2 client pinned to 2026-07-28 (`mode` is required: a bare `{pin}` is ignored), form elicitation declared, no auto-fulfilment. */

@@ -6,8 +6,8 @@ import { spawnSync } from "node:child_process";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, type ClientCapabilities, type ElicitRequest, type ElicitResult } from "@modelcontextprotocol/sdk/types.js";
-import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
-import { startPostgres, startReplica, type PgCluster, type Replica } from "./helpers/postgres.js";
+import type { SandboxApi } from "../src/sandbox/index.js";
+import { startReplica, startReplicaPair, stopReplicaPair, type PgCluster, type Replica } from "./helpers/postgres.js";
 import { CLI, decideOnPage, textOf } from "./helpers/stdio.js";
 import { until } from "./helpers/http.js";
 import { spendsAfter, chargesAfter } from "./helpers/spends.js";
@@ -29,18 +29,11 @@ describe.skipIf(!PG)(skipped("two replicas on one PostgreSQL", !PG, NO_POSTGRES)
   const replicaArgs = ["--confirm-wait", "2", "--max-credits-per-day", "150"];
 
   beforeAll(async () => {
-    api = await startSandboxApi();
-    pg = await startPostgres();
-    db = await pg.createDatabase();
-    // Started together on an empty database: both migrate under the same lock, one creates the schema.
-    [a, b] = await Promise.all([startReplica({ apiUrl: api.url, store: db, args: replicaArgs }), startReplica({ apiUrl: api.url, store: db, args: replicaArgs })]);
+    ({ api, pg, db, a, b } = await startReplicaPair(replicaArgs));
   }, 60_000);
   afterAll(async () => {
     for (const c of clients) await c.close().catch(() => {});
-    await a?.stop();
-    await b?.stop();
-    await api?.close();
-    await pg?.stop();
+    await stopReplicaPair({ a, b, api, pg });
   });
 
   async function connect(r: Replica, credential: string, opts: { capabilities?: ClientCapabilities; onElicit?: (req: ElicitRequest) => ElicitResult | Promise<ElicitResult> } = {}) {

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { GateStore } from "../store/types.js";
 import type { Clock } from "./clock.js";
 import { renderConfirmPage, renderOutcomePage } from "./page.js";
+import { readForm } from "../transport/formBody.js";
 
 const HEADERS = {
   "content-type": "text/html; charset=utf-8",
@@ -23,14 +24,6 @@ function send(res: ServerResponse, status: number, html: string): void {
   res.writeHead(status, HEADERS).end(html);
 }
 
-async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
-  let body = "";
-  for await (const chunk of req) {
-    body += chunk;
-    if (body.length > MAX_FORM_BYTES) return undefined;
-  }
-  return new URLSearchParams(body);
-}
 
 /** Runs (audit) after a decision is stored and before the person sees the outcome. */
 export type PageEvent = (outcome: "confirmed" | "declined", confirmationId: string) => Promise<void>;
@@ -62,7 +55,7 @@ export function createConfirmRoutes(store: Pick<GateStore, "getConfirmation" | "
       send(res, 403, renderOutcomePage("Refused", "This confirmation can only be submitted from its own page. Nothing was charged."));
       return true;
     }
-    const form = await readForm(req);
+    const form = await readForm(req, MAX_FORM_BYTES);
     const decision = form?.get("decision");
     if (!form || (decision !== "confirm" && decision !== "decline")) {
       send(res, 400, renderOutcomePage("Not understood", "The form was incomplete. Nothing was charged."));

@@ -15,6 +15,7 @@ import { seal, open, type Kek } from "./kek.js";
 import { GRANT_KEY_MODEL, grantKeyOf, hashId } from "./adapter.js";
 import { GRANT_TTL_S, TIERS, type OAuthProvider, type Tier } from "./provider.js";
 import { renderConfirmGrantPage, renderMessagePage, renderSignInPage, type ClientView } from "./page.js";
+import { readForm } from "../transport/formBody.js";
 
 const HEADERS = {
   "content-type": "text/html; charset=utf-8",
@@ -41,14 +42,6 @@ export interface InteractionDeps {
 
 const send = (res: ServerResponse, status: number, html: string) => void res.writeHead(status, HEADERS).end(html);
 
-async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
-  let body = "";
-  for await (const chunk of req) {
-    body += chunk;
-    if (body.length > MAX_FORM_BYTES) return undefined;
-  }
-  return new URLSearchParams(body);
-}
 
 const pendingKeyOf = (uid: string) => `PendingKey:${hashId(uid)}`;
 
@@ -91,7 +84,7 @@ export function createInteractionRoutes(d: InteractionDeps) {
     if (req.method === "GET") return send(res, 200, renderSignInPage(client, csrfOf(uid)));
     if (req.method !== "POST") return void res.writeHead(405, { allow: "GET, POST" }).end();
     if (req.headers.origin !== d.issuerOrigin) return send(res, 403, renderMessagePage("Refused", "This form can only be submitted from its own page."));
-    const form = await readForm(req);
+    const form = await readForm(req, MAX_FORM_BYTES);
     if (!form || !csrfOk(uid, form.get("csrf"))) return send(res, 403, renderMessagePage("Refused", "This form does not belong to this sign-in. Go back to the app and connect again."));
     const step = form.get("step");
     const tier = form.get("tier") as Tier | null;

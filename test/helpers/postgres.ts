@@ -10,6 +10,7 @@ import { delimiter, dirname, join } from "node:path";
 import pg from "pg";
 import { whenListening, type HttpServerProcess } from "./http.js";
 import { CLI } from "./stdio.js";
+import { startSandboxApi, type SandboxApi } from "../../src/sandbox/index.js";
 
 export const PG_MISSING =
   "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found on PATH or under /usr/lib/postgresql/*/bin. " +
@@ -168,4 +169,30 @@ export async function startReplica(opts: { apiUrl: string; store: string; args?:
     { env: { PATH: process.env.PATH ?? "", GEOPERA_API_URL: opts.apiUrl, ...opts.env }, stdio: ["ignore", "ignore", "pipe"] },
   );
   return whenListening(proc, "replica", 20_000);
+}
+
+/** The two-replica world: the sandbox API, a throwaway PostgreSQL with one database, replicas A and B on it. */
+export interface ReplicaPair {
+  api: SandboxApi;
+  pg: PgCluster;
+  db: string;
+  a: Replica;
+  b: Replica;
+}
+
+/** Starts the pair, both replicas together on the empty database (they migrate under one lock; one creates the schema). */
+export async function startReplicaPair(args: string[]): Promise<ReplicaPair> {
+  const api = await startSandboxApi();
+  const pg = await startPostgres();
+  const db = await pg.createDatabase();
+  const [a, b] = await Promise.all([startReplica({ apiUrl: api.url, store: db, args }), startReplica({ apiUrl: api.url, store: db, args })]);
+  return { api, pg, db, a, b };
+}
+
+/** Stops whatever of a pair was started (a failed beforeAll leaves parts undefined). */
+export async function stopReplicaPair(w: Partial<ReplicaPair>): Promise<void> {
+  await w.a?.stop();
+  await w.b?.stop();
+  await w.api?.close();
+  await w.pg?.stop();
 }
