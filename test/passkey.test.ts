@@ -275,4 +275,31 @@ describe.skipIf(skip)(skipped("passkey-bound confirmation page for OAuth spend g
     expect((await fresh.context.cookies(base)).some((c) => c.name === "__Host-geopera_session")).toBe(true);
     await fresh.context.close();
   }, 60_000);
+
+  it("the account page lists, adds and removes passkeys behind the same sign-in", async () => {
+    // Without the cookie: the sign-in form (the same key as at consent).
+    const fresh = await browserWithAuthenticator();
+    await fresh.page.goto(`${base}/oauth/account`);
+    await fresh.page.fill("input[name=key]", KEY);
+    await fresh.page.click("button[value=signin]");
+    await fresh.page.waitForSelector("text=Add a passkey on this device");
+    const listed = async (p: Page) => (await p.locator("button[value=remove]").count());
+    expect(await listed(fresh.page)).toBe(1);
+    // Add one on this device (its own authenticator), then it confirms like the first one would.
+    await fresh.page.click("button[value=allow]");
+    await expect.poll(() => listed(fresh.page).catch(() => 0), { timeout: 10_000 }).toBe(2);
+    await fresh.page.screenshot({ path: join(SHOTS, "passkey-4-account.png") });
+    const { credentials } = (await fresh.cdp.send("WebAuthn.getCredentials", { authenticatorId: fresh.authenticatorId })) as { credentials: { credentialId: string }[] };
+    expect(credentials).toHaveLength(1);
+    const added = Buffer.from(credentials[0]!.credentialId, "base64").toString("base64url");
+    // Remove it: gone from the list.
+    await fresh.page.locator(`form:has(input[value="${added}"]) button[value=remove]`).click();
+    await expect.poll(() => listed(fresh.page).catch(() => 0), { timeout: 10_000 }).toBe(1);
+    expect(await fresh.page.content()).not.toContain(added);
+    // A POST from elsewhere (no Origin of the page) changes nothing.
+    const cookie = (await fresh.context.cookies(base)).find((c) => c.name === "__Host-geopera_session")!;
+    const foreign = await fetch(`${base}/oauth/account`, { method: "POST", headers: { origin: "https://evil.example", cookie: `${cookie.name}=${cookie.value}`, "content-type": "application/x-www-form-urlencoded" }, body: "step=remove&id=x" });
+    expect(foreign.status).toBe(403);
+    await fresh.context.close();
+  }, 60_000);
 });

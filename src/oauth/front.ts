@@ -16,6 +16,7 @@ import { open } from "./kek.js";
 import { createOAuthProvider, OAUTH_PREFIX, TIERS, type Tier } from "./provider.js";
 import { createInteractionRoutes } from "./interaction.js";
 import { SCRIPT_PATH, type PasskeyService } from "../passkey/service.js";
+import { ACCOUNT_PATH, createAccountRoutes } from "../passkey/account.js";
 
 /** Who a request acts for: a Geopera credential as bearer, or an OAuth grant (with the key sealed for it). */
 export interface Principal {
@@ -72,6 +73,8 @@ export async function createOAuthFront(opts: OAuthFrontOptions): Promise<OAuthFr
     log,
   });
   const Adapter = adapterFor(records);
+  // The person's passkeys page (behind the same sign-in as consent), when passkeys are on.
+  const account = opts.passkeys ? createAccountRoutes({ service: opts.passkeys, checkKey: opts.checkKey, log }) : undefined;
 
   const resourceMetadata = JSON.stringify({
     resource,
@@ -105,6 +108,10 @@ export async function createOAuthFront(opts: OAuthFrontOptions): Promise<OAuthFr
     }
     if (path === SCRIPT_PATH && opts.passkeys && (req.method === "GET" || req.method === "HEAD")) {
       opts.passkeys.serveScript(res);
+      return true;
+    }
+    if (path === ACCOUNT_PATH && account) {
+      await account(req, res);
       return true;
     }
     const interactionMatch = /^\/oauth\/interaction\/([A-Za-z0-9_-]{1,64})$/.exec(path);

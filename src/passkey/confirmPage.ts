@@ -14,8 +14,8 @@ import { sessionCookieHeader, sessionCookieOf } from "./cookie.js";
 import { jsonForScript, SCRIPT_PATH, type PasskeyService } from "./service.js";
 import { assertionOptions, chargeHash, verifyAssertion } from "./webauthn.js";
 
-export const ACCOUNT_PATH = "/account";
-const GEOPERA_KEY = /^gpra_[A-Za-z0-9_-]{8,200}$/;
+import { ACCOUNT_PATH } from "./account.js";
+import { GEOPERA_KEY } from "./account.js";
 
 export type PasskeyDecision = { ok: true; detail: string } | { ok: false; status: number; title: string; message: string };
 

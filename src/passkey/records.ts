@@ -55,6 +55,16 @@ export function createPasskeyRecords(records: OAuthRecords) {
       return r && !r.consumed ? { confirmation: String(r.payload.confirmation), account: String(r.payload.account) } : undefined;
     },
     consumeChallenge: (nonce: string) => records.consume(`PasskeyChallenge:${sha(nonce)}`),
+    /** The account page's pending "add a passkey": its registration challenge, per browser session. */
+    async saveRegistration(session: string, challenge: string): Promise<void> {
+      await records.put(`AccountRegistration:${sha(session)}`, { model: "AccountRegistration", payload: { challenge }, expiresAt: Date.now() + CHALLENGE_TTL_MS });
+    },
+    async takeRegistration(session: string): Promise<string | undefined> {
+      const key = `AccountRegistration:${sha(session)}`;
+      const r = await records.get(key);
+      if (!r || !(await records.consume(key))) return undefined;
+      return String(r.payload.challenge);
+    },
     /** Marks a call (by its gate digest) as confirmable only with the account's session and passkey. */
     async bind(digest: string, account: string, ttlMs: number): Promise<void> {
       await records.put(`PasskeyBound:${digest}`, { model: "PasskeyBound", payload: { account }, expiresAt: Date.now() + 2 * ttlMs });
