@@ -9,13 +9,13 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from "playwright-core";
-import { Client, StreamableHTTPClientTransport, UnauthorizedError } from "@modelcontextprotocol/client";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
 import { startHttpServer, type HttpServerProcess } from "./helpers/http.js";
 import { textOf } from "./helpers/stdio.js";
 import { chargesAfter, spendsAfter } from "./helpers/spends.js";
-import { freePort, startCallback, MemoryProvider } from "./helpers/oauth.js";
+import { freePort, startCallback } from "./helpers/oauth.js";
+import { browserWithAuthenticator as withAuthenticator, connectWithSpend as connectAs, type Person } from "./helpers/passkey.js";
 import { skipped } from "./helpers/skip.js";
 
 const NODE_MAJOR = Number(process.versions.node.split(".")[0]);
@@ -30,15 +30,6 @@ const KEK = `k1:${randomBytes(32).toString("base64")}`;
 const KEY = `gpra_person_${randomBytes(12).toString("hex")}`;
 const OTHER_KEY = `gpra_other_${randomBytes(12).toString("hex")}`;
 const META_CONFIRMATION = "com.geopera/confirmation";
-
-interface Person {
-  context: BrowserContext;
-  page: Page;
-  cdp: CDPSession;
-  authenticatorId: string;
-  client: Client;
-  provider: MemoryProvider;
-}
 
 describe.skipIf(skip)(skipped("passkey-bound confirmation page for OAuth spend grants", skip, why), () => {
   let api: SandboxApi;
@@ -70,38 +61,8 @@ describe.skipIf(skip)(skipped("passkey-bound confirmation page for OAuth spend g
     await api?.close();
   });
 
-  /** A browser page with its own virtual platform authenticator (user verification on). */
-  async function browserWithAuthenticator(context?: BrowserContext) {
-    context ??= await browser.newContext();
-    const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    await cdp.send("WebAuthn.enable");
-    const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    });
-    return { context, page, cdp, authenticatorId };
-  }
-
-  /** The connector flow with the person at the consent page choosing Spend; returns the connected client. */
-  async function connectWithSpend(key: string, shots?: string): Promise<Person> {
-    const b = await browserWithAuthenticator();
-    const provider = new MemoryProvider(callback.url);
-    await expect(new Client({ name: "hosted-agent", version: "1.0.0" }).connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider }))).rejects.toBeInstanceOf(UnauthorizedError);
-    await b.page.goto(provider.authUrl!.href);
-    await b.page.fill("input[name=key]", key);
-    await b.page.check("input[name=tier][value=spend]");
-    await b.page.click("button[value=check]");
-    await b.page.waitForSelector("button[value=allow]");
-    expect(await b.page.content()).toContain("passkey");
-    if (shots) await b.page.screenshot({ path: join(SHOTS, `${shots}-1-consent.png`) });
-    await Promise.all([b.page.waitForURL(/\/callback\?/), b.page.click("button[value=allow]")]);
-    const back = await callback.next();
-    await new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider }).finishAuth(back.searchParams);
-    // No elicitation capability: what claude.ai and ChatGPT declare.
-    const client = new Client({ name: "hosted-agent", version: "1.0.0" });
-    await client.connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: provider }));
-    return { ...b, client, provider };
-  }
+  const browserWithAuthenticator = (context?: BrowserContext) => withAuthenticator(browser, context);
+  const connectWithSpend = (key: string, shots?: string) => connectAs(browser, base, callback, key, shots ? join(SHOTS, `${shots}-1-consent.png`) : undefined);
 
   const linkIn = (r: unknown) => {
     const m = new RegExp(`(${base.replace(/[.:/]/g, "\\$&")}/confirm/[A-Za-z0-9_-]+)`).exec(textOf(r));
