@@ -10,8 +10,9 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
-import { startHttpServer, type HttpServerProcess } from "./helpers/http.js";
+import { startHttpServer, connectStreamable, type HttpServerProcess } from "./helpers/http.js";
 import { textOf } from "./helpers/stdio.js";
 import { chargesAfter, spendsAfter } from "./helpers/spends.js";
 import { freePort, startCallback } from "./helpers/oauth.js";
@@ -263,4 +264,37 @@ describe.skipIf(skip)(skipped("passkey-bound confirmation page for OAuth spend g
     expect(foreign.status).toBe(403);
     await fresh.context.close();
   }, 60_000);
+
+  it("a 2026-07-28 client without elicitation gets the same link; after the passkey confirmation its repeated call charges once", async () => {
+    const modern = new Client({ name: "hosted-agent-modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    await modern.connect(new StreamableHTTPClientTransport(new URL("/mcp", base), { authProvider: person.provider }));
+    try {
+      expect(modern.getNegotiatedProtocolVersion()).toBe("2026-07-28");
+      const mark = api.requests.length;
+      const asked = await modern.callTool({ name: "billing_topup", arguments: { credits: 3 } });
+      expect(textOf(asked)).toMatch(/Nothing was charged/);
+      await person.page.goto(linkIn(asked));
+      await person.page.click("#confirm-button");
+      await person.page.waitForSelector("text=Confirmed");
+      const done = await modern.callTool({ name: "billing_topup", arguments: { credits: 3 } });
+      expect(done.isError, textOf(done)).toBeFalsy();
+      expect(chargesAfter(api, mark)).toHaveLength(1);
+    } finally {
+      await modern.close();
+    }
+  }, 60_000);
+
+  it("on the same server a hosted client with a Geopera key and no elicitation is still refused, with no link", async () => {
+    const { client } = await connectStreamable(base, KEY);
+    try {
+      const mark = api.requests.length;
+      const r = await client.callTool({ name: "billing_topup", arguments: { credits: 2 } });
+      expect(r.isError).toBe(true);
+      expect(textOf(r)).toMatch(/billing_approvals_request/);
+      expect(textOf(r)).not.toMatch(/\/confirm\//);
+      expect(spendsAfter(api, mark)).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
 });
