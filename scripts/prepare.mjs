@@ -33,3 +33,10 @@ if (r.status !== 0) {
   say("the build (tsc -p tsconfig.json) failed; the errors are above. Fix them, then run `npm run build`.");
   process.exit(r.status ?? 1);
 }
+
+// The passkey pages' browser script (scripts/browser.mjs): bundled from the same install that built dist/.
+const b = spawnSync(process.execPath, [join(root, "scripts", "browser.mjs")], { cwd: root, stdio: "inherit" });
+if (b.status !== 0) {
+  say("bundling the passkey pages' script (scripts/browser.mjs) failed; the errors are above.");
+  process.exit(b.status ?? 1);
+}

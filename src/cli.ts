@@ -70,6 +70,11 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
   // Loaded only in HTTP mode: stdio never needs the HTTP and SSE transports (they cost cold start).
   const { serveHttp } = await import("./transport/http.js");
   // OAuth (--auth oauth|both) is loaded only when asked for: key mode never loads oidc-provider.
+  // Passkeys for OAuth spend grants: the public URL must name a host (WebAuthn refuses IP addresses).
+  const passkeys = config.oauth ? (await import("./passkey/service.js")).createPasskeyService(config.publicUrl!, app.store.oauth) : undefined;
+  if (passkeys && "off" in passkeys) log.warn(`passkeys are off: ${passkeys.off}. OAuth spend grants then confirm only through elicitation (clients without it are refused, as with keys)`);
+  const passkeyService = passkeys && !("off" in passkeys) ? passkeys : undefined;
+  if (passkeyService) app.gate.usePasskeyPage((await import("./passkey/confirmPage.js")).createPasskeyPage({ service: passkeyService, checkKey: app.credentialOwner }));
   const oauth = config.oauth
     ? {
         front: await (await import("./oauth/front.js")).createOAuthFront({
@@ -78,6 +83,7 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
           records: app.store.oauth,
           trustProxy: config.trustProxy,
           checkKey: app.credentialOwner,
+          ...(passkeyService ? { passkeys: passkeyService } : {}),
           log,
         }),
         acceptKeys: config.auth === "both",
@@ -116,7 +122,7 @@ async function serveOverHttp(config: Readonly<Config>, app: App, log: Logger): P
     oauth,
     createSessionServer: (credential, session, scope, grant) => {
       // An OAuth grant's own daily limit (the person's choice) joins the operator's caps in the gate.
-      const caller = callerFor(credential, grant?.maxCreditsPerDay);
+      const caller = callerFor(credential, grant?.maxCreditsPerDay, grant?.tier === "spend" && passkeyService !== undefined);
       // An OAuth grant sees only the tools of the access the person granted (read < draft < spend).
       const tools = grant ? app.tools.filter((t) => (TIER_EFFECTS[grant.tier] as readonly string[]).includes(t.sideEffect)) : app.tools;
       // A call the API answers 401 (the credential was revoked or expired since the session opened): the

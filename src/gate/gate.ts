@@ -31,6 +31,8 @@ import { chargedOrganization } from "./organization.js";
 import { chooseChannel, type Channel } from "./channel.js";
 import { askByForm, type FormAnswer } from "./form.js";
 import { createConfirmRoutes } from "./pageRoutes.js";
+import { createPasskeyRecords } from "../passkey/records.js";
+import type { PasskeyPage } from "../passkey/confirmPage.js";
 import { createPageServer } from "./pageServer.js";
 import { systemClock, type Clock } from "./clock.js";
 import { pendingMeta, META_IDEMPOTENCY_KEY } from "../card/meta.js";
@@ -49,6 +51,8 @@ export interface Gate extends SpendGate {
   confirmRoutes: ReturnType<typeof createConfirmRoutes>;
   /** Hosted mode: the page lives on the HTTP listener; and a client without elicitation gets no link. */
   useHostedPage(host: PageHost): void;
+  /** OAuth with passkeys: the page of a bound confirmation (src/passkey/confirmPage.ts). */
+  usePasskeyPage(page: PasskeyPage): void;
   /** Stops the loopback page. The store is closed by its owner (the app). */
   close(): Promise<void>;
 }
@@ -74,10 +78,19 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
 
   let pageHost: PageHost;
   let hosted = false;
-  const confirmRoutes = createConfirmRoutes(store, clock, () => pageHost.origin(), async (outcome, id) => {
-    const c = await store.getConfirmation(id);
-    if (c) await audit({ event: outcome, tool: c.tool, digest: c.digest, caller: c.caller, args: { ...c.args }, channel: "page" });
-  });
+  let passkeyPage: PasskeyPage | undefined;
+  const passkeyRecords = createPasskeyRecords(store.oauth);
+  const confirmRoutes = createConfirmRoutes(
+    store,
+    clock,
+    () => pageHost.origin(),
+    async (outcome, id, detail) => {
+      const c = await store.getConfirmation(id);
+      // A passkey confirmation's detail: the account, the passkey's credential id and the UV flag.
+      if (c) await audit({ event: outcome, tool: c.tool, digest: c.digest, caller: c.caller, args: { ...c.args }, channel: "page", ...(detail ? { detail } : {}) });
+    },
+    { boundAccount: (digest) => passkeyRecords.boundAccount(digest), page: () => passkeyPage },
+  );
   const loopbackPage = createPageServer(config.confirmPort, confirmRoutes);
   pageHost = { base: () => loopbackPage.origin(), origin: () => loopbackPage.currentOrigin() };
 
@@ -273,7 +286,8 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       facts.view = withServerFact(facts.view, ["Earlier attempt", `An identical charge was sent at ${new Date(open.sentAt).toISOString()} and never answered; confirming re-sends that same request (Idempotency-Key ${open.key}), so the API charges it at most once.`]);
     }
 
-    const channel = chooseChannel(config.confirmVia, clientElicitation(env), hosted);
+    // An OAuth spend grant with passkeys gets the page like a stdio client: only its person can pass it.
+    const channel = chooseChannel(config.confirmVia, clientElicitation(env), hosted && !caller.passkeyPage);
     if (channel === "none") {
       await audit({ ...base, event: "refused", channel: "none", detail: "no confirmation channel" });
       return notSent(
@@ -320,7 +334,9 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
       }
     }
 
-    // Page channels: one pending question per call, reused by repeat calls (on any replica).
+    // Page channels: one pending question per call, reused by repeat calls (on any replica). Bound to the
+    // grant's account first, so the page never exists without its passkey rule.
+    if (caller.passkeyPage) await passkeyRecords.bind(digest, caller.fingerprint, config.confirmTtlMs);
     const { confirmation: c, created } = await store.openConfirmation({ digest, tool: record.name, args, caller: caller.fingerprint, view: facts.view, credits: facts.credits });
     if (created) await audit({ ...base, event: "asked", channel });
     const link = `${await pageHost.base()}/confirm/${c.id}`;
@@ -369,6 +385,9 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
     useHostedPage(host) {
       pageHost = host;
       hosted = true;
+    },
+    usePasskeyPage(page) {
+      passkeyPage = page;
     },
     async spend(record, args, env) {
       try {

@@ -19,7 +19,16 @@ export function layout(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
 }
 
-export function renderConfirmPage(c: Confirmation, now: number): string {
+/** The passkey-bound variant's pieces: the assertion options, the script's address, the account page's. */
+export interface PasskeyPagePart {
+  optionsJson: string;
+  scriptPath: string;
+  accountPath: string;
+  /** The account has no passkey: it can only decline here, or add one first. */
+  none: boolean;
+}
+
+export function renderConfirmPage(c: Confirmation, now: number, passkey?: PasskeyPagePart): string {
   // A fact with no value is a heading (e.g. "What the billing API says").
   const rows = c.view.facts.map(([k, v]) => (v === "" ? `<tr><th colspan="2" class="head">${escapeHtml(k)}</th></tr>` : `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`)).join("");
   const minutes = Math.max(1, Math.round((c.expiresAt - now) / 60_000));
@@ -30,8 +39,20 @@ export function renderConfirmPage(c: Confirmation, now: number): string {
 <table>${rows}</table>
 <form method="post">
 <input type="hidden" name="token" value="${escapeHtml(c.token)}">
-<div class="buttons"><button class="yes" type="submit" name="decision" value="confirm">Confirm and charge</button>
+<div class="buttons">${
+      passkey
+        ? passkey.none
+          ? ""
+          : `<button class="yes" type="button" id="confirm-button">Confirm with passkey and charge</button>`
+        : `<button class="yes" type="submit" name="decision" value="confirm">Confirm and charge</button>`
+    }
 <button type="submit" name="decision" value="decline">Decline</button></div></form>
+${
+      passkey
+        ? `<p class="what" id="passkey-problem"${passkey.none ? "" : " hidden"}>${passkey.none ? `No passkey is registered for this key: add one on <a href="${escapeHtml(passkey.accountPath)}">your account page</a>, then reload this page.` : ""}</p>
+<p class="note">Confirming asks for the passkey you made when you connected the app (fingerprint, face or device PIN). The app cannot do this for you.</p><script type="application/json" id="passkey-assertion">${passkey.optionsJson}</script><script src="${escapeHtml(passkey.scriptPath)}" defer></script>`
+        : ""
+    }
 <p class="note">This request expires in about ${minutes} minute(s) and can be used once. After you confirm, go back to your assistant: it completes this exact charge and nothing else.</p>`,
   );
 }

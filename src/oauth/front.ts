@@ -15,6 +15,8 @@ import { adapterFor, grantKeyOf, hashId } from "./adapter.js";
 import { open } from "./kek.js";
 import { createOAuthProvider, OAUTH_PREFIX, TIERS, type Tier } from "./provider.js";
 import { createInteractionRoutes } from "./interaction.js";
+import { SCRIPT_PATH, type PasskeyService } from "../passkey/service.js";
+import { ACCOUNT_PATH, createAccountRoutes } from "../passkey/account.js";
 
 /** Who a request acts for: a Geopera credential as bearer, or an OAuth grant (with the key sealed for it). */
 export interface Principal {
@@ -45,6 +47,8 @@ export interface OAuthFrontOptions {
   records: OAuthRecords;
   trustProxy: boolean;
   checkKey(key: string, signal: AbortSignal): Promise<CredentialOwner>;
+  /** Passkeys for spend grants (absent: the public URL cannot be a WebAuthn relying party). */
+  passkeys?: PasskeyService;
   log: Logger;
 }
 
@@ -65,9 +69,12 @@ export async function createOAuthFront(opts: OAuthFrontOptions): Promise<OAuthFr
     issuerOrigin: new URL(issuer).origin,
     staticClientIds: new Set(config.clients.map((c) => c.client_id)),
     checkKey: opts.checkKey,
+    ...(opts.passkeys ? { passkeys: opts.passkeys } : {}),
     log,
   });
   const Adapter = adapterFor(records);
+  // The person's passkeys page (behind the same sign-in as consent), when passkeys are on.
+  const account = opts.passkeys ? createAccountRoutes({ service: opts.passkeys, checkKey: opts.checkKey, log }) : undefined;
 
   const resourceMetadata = JSON.stringify({
     resource,
@@ -97,6 +104,14 @@ export async function createOAuthFront(opts: OAuthFrontOptions): Promise<OAuthFr
         return true;
       }
       res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=3600", "access-control-allow-origin": "*" }).end(resourceMetadata);
+      return true;
+    }
+    if (path === SCRIPT_PATH && opts.passkeys && (req.method === "GET" || req.method === "HEAD")) {
+      opts.passkeys.serveScript(res);
+      return true;
+    }
+    if (path === ACCOUNT_PATH && account) {
+      await account(req, res);
       return true;
     }
     const interactionMatch = /^\/oauth\/interaction\/([A-Za-z0-9_-]{1,64})$/.exec(path);

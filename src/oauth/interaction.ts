@@ -14,6 +14,9 @@ import { fingerprint } from "../fingerprint.js";
 import { seal, open, type Kek } from "./kek.js";
 import { GRANT_KEY_MODEL, grantKeyOf, hashId } from "./adapter.js";
 import { GRANT_TTL_S, TIERS, type OAuthProvider, type Tier } from "./provider.js";
+import type { PasskeyService } from "../passkey/service.js";
+import { registrationOptions, verifyRegistration } from "../passkey/webauthn.js";
+import { sessionCookieHeader } from "../passkey/cookie.js";
 import { renderConfirmGrantPage, renderMessagePage, renderSignInPage, type ClientView } from "./page.js";
 import { readForm } from "../transport/formBody.js";
 
@@ -23,9 +26,11 @@ const HEADERS = {
   "x-frame-options": "DENY",
   "referrer-policy": "same-origin",
   "x-content-type-options": "nosniff",
-  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http://localhost:* http://127.0.0.1:* http://[::1]:*; frame-ancestors 'none'; base-uri 'none'",
+  // script-src 'self': the passkey script (served by this server) on the spend grant's confirmation step.
+  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self' https: http://localhost:* http://127.0.0.1:* http://[::1]:*; frame-ancestors 'none'; base-uri 'none'",
 };
-const MAX_FORM_BYTES = 4096;
+// A passkey registration response (attestation "none") is a few kilobytes.
+const MAX_FORM_BYTES = 32_768;
 const PENDING_TTL_MS = 10 * 60_000;
 const GEOPERA_KEY = /^gpra_[A-Za-z0-9_-]{8,200}$/;
 
@@ -37,6 +42,8 @@ export interface InteractionDeps {
   issuerOrigin: string;
   staticClientIds: ReadonlySet<string>;
   checkKey(key: string, signal: AbortSignal): Promise<CredentialOwner>;
+  /** Passkeys (a host-name public URL): a spend grant enrols one at consent. */
+  passkeys?: PasskeyService;
   log: Logger;
 }
 
@@ -106,21 +113,38 @@ export function createInteractionRoutes(d: InteractionDeps) {
       const owner = await d.checkKey(key, AbortSignal.timeout(10_000));
       if (owner.verdict === "rejected") return send(res, 403, renderSignInPage(client, csrfOf(uid), "The billing API does not accept this key."));
       if (owner.verdict !== "accepted") return send(res, 503, renderSignInPage(client, csrfOf(uid), "The billing API could not check this key right now. Try again in a moment."));
+      // A spend grant enrols a passkey with this step's "Allow" (its challenge kept with the pending key).
+      const registration = tier === "spend" && d.passkeys ? await registrationOptions(d.passkeys.rp, fingerprint(key), await d.passkeys.records.passkeys(fingerprint(key))) : undefined;
       await d.records.put(pendingKeyOf(uid), {
         model: "PendingKey",
-        payload: { sealed: seal(d.keks, key, `pending ${uid}`), tier, ...(owner.organization ? { organization: owner.organization } : {}), ...(cap !== undefined ? { maxCreditsPerDay: cap } : {}) },
+        payload: { sealed: seal(d.keks, key, `pending ${uid}`), tier, ...(registration ? { registrationChallenge: registration.challenge } : {}), ...(owner.organization ? { organization: owner.organization } : {}), ...(cap !== undefined ? { maxCreditsPerDay: cap } : {}) },
         expiresAt: Date.now() + PENDING_TTL_MS,
       });
       d.log.info("oauth sign-in key accepted", { client: client.clientId, organization: owner.organization, caller: fingerprint(key) });
-      return send(res, 200, renderConfirmGrantPage(client, csrfOf(uid), tier, owner.organization, cap));
+      return send(res, 200, renderConfirmGrantPage(client, csrfOf(uid), tier, owner.organization, cap, registration));
     }
 
     if (step === "allow") {
       const pending = await d.records.get(pendingKeyOf(uid));
       const key = pending ? open(d.keks, String(pending.payload.sealed), `pending ${uid}`) : undefined;
       if (!pending || key === undefined || pending.payload.tier !== tier) return send(res, 400, renderSignInPage(client, csrfOf(uid), "Paste the key again."));
-      await d.records.remove(pendingKeyOf(uid));
       const accountId = fingerprint(key);
+      // Spend with passkeys: the passkey made on the confirmation step, verified against its challenge
+      // (user verification required), or no grant.
+      if (typeof pending.payload.registrationChallenge === "string" && d.passkeys) {
+        let response: unknown;
+        try {
+          response = JSON.parse(form.get("passkey") ?? "");
+        } catch {
+          response = undefined;
+        }
+        const passkey = response ? await verifyRegistration(d.passkeys.rp, response, pending.payload.registrationChallenge) : undefined;
+        if (!passkey) return send(res, 400, renderSignInPage(client, csrfOf(uid), "A spend grant needs a passkey with user verification (fingerprint, face or PIN) and none was made. Paste the key again."));
+        const list = await d.passkeys.records.passkeys(accountId);
+        await d.passkeys.records.savePasskeys(accountId, [...list.filter((p) => p.id !== passkey.id), passkey]);
+        d.log.info("passkey enrolled", { caller: accountId, credential: passkey.id });
+      }
+      await d.records.remove(pendingKeyOf(uid));
       const grant = new d.provider.Grant({ accountId, clientId: client.clientId });
       const requested = String(details.params.scope ?? "").split(" ");
       const oidc = requested.filter((s) => s === "openid" || s === "offline_access");
@@ -148,6 +172,8 @@ export function createInteractionRoutes(d: InteractionDeps) {
         grantId: hashId(grantId),
       });
       d.log.info("oauth grant created", { client: client.clientId, tier, organization, caller: accountId });
+      // The person's browser session, for the confirmation and account pages (src/passkey/cookie.ts).
+      if (d.passkeys) res.appendHeader("set-cookie", sessionCookieHeader(await d.passkeys.records.newSession(accountId)));
       return finish(req, res, { login: { accountId }, consent: { grantId } });
     }
     return send(res, 400, renderSignInPage(client, csrfOf(uid), "The form was incomplete."));

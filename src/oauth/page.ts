@@ -4,6 +4,7 @@
 // password field posted in the body: it is never in a URL and never written back into a page.
 import { escapeHtml as e, layout } from "../gate/page.js";
 import type { Tier } from "./provider.js";
+import { SCRIPT_PATH, jsonForScript } from "../passkey/service.js";
 
 export interface ClientView {
   name: string;
@@ -48,14 +49,19 @@ ${tiers}
   );
 }
 
-export function renderConfirmGrantPage(c: ClientView, csrf: string, tier: Tier, organization: string | undefined, maxCreditsPerDay?: number): string {
+export function renderConfirmGrantPage(c: ClientView, csrf: string, tier: Tier, organization: string | undefined, maxCreditsPerDay?: number, passkeyRegistration?: unknown): string {
+  // Spend with passkeys: "Allow" first makes a passkey (the bundled script), then submits the form with it.
+  const passkey = passkeyRegistration
+    ? `<p>Allowing spending makes a <b>passkey</b> for this key on this device (your fingerprint, face or device PIN). Every charge the app asks for is confirmed on a page with that passkey, in this browser; the app itself can never confirm.</p>
+<p class="what" id="passkey-problem" hidden></p><script type="application/json" id="passkey-registration">${jsonForScript(passkeyRegistration)}</script><script src="${SCRIPT_PATH}" defer></script>`
+    : "";
   return layout(
     "Allow access — Geopera billing",
     `<h1>Allow ${e(c.name)}?</h1><p class="sub">Geopera billing</p>
 <div class="what">This key belongs to organization ${e(organization ?? "(the API did not name it)")}.</div>${clientRows(c)}
-<table><tr><th>Access</th><td>${e(TIER_TEXT[tier])}</td></tr>${maxCreditsPerDay !== undefined ? `<tr><th>Daily limit</th><td>${e(String(maxCreditsPerDay))} credits per day (UTC)</td></tr>` : ""}</table>
-<form method="post">
-<input type="hidden" name="csrf" value="${e(csrf)}">
+<table><tr><th>Access</th><td>${e(TIER_TEXT[tier])}</td></tr>${maxCreditsPerDay !== undefined ? `<tr><th>Daily limit</th><td>${e(String(maxCreditsPerDay))} credits per day (UTC)</td></tr>` : ""}</table>${passkey}
+<form method="post" id="allow-form">
+<input type="hidden" name="csrf" value="${e(csrf)}">${passkeyRegistration ? '<input type="hidden" name="passkey" value="">' : ""}
 <input type="hidden" name="tier" value="${e(tier)}">
 <div class="buttons"><button class="yes" type="submit" name="step" value="allow">Allow</button>
 <button type="submit" name="step" value="deny">Cancel</button></div></form>`,
