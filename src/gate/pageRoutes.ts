@@ -11,17 +11,10 @@ import type { Clock } from "./clock.js";
 import { renderConfirmPage, renderOutcomePage } from "./page.js";
 import { readBodyText } from "../transport/formBody.js";
 import type { PasskeyPage } from "../passkey/confirmPage.js";
+import { htmlPageHeaders } from "../transport/pageHeaders.js";
 
-const HEADERS = {
-  "content-type": "text/html; charset=utf-8",
-  "cache-control": "no-store",
-  "x-frame-options": "DENY",
-  // Not "no-referrer": with it, browsers send "Origin: null" on the form POST, which our Origin check refuses.
-  "referrer-policy": "same-origin",
-  "x-content-type-options": "nosniff",
-  // script-src/connect-src 'self': the passkey script, served by this server, posting to this page.
-  "content-security-policy": "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-};
+// The pages' headers (transport/pageHeaders.ts): the passkey script posts its assertion to this page.
+const HEADERS = htmlPageHeaders({ formAction: "'self'", connectSelf: true });
 
 // A passkey assertion with its JSON wrapping is a few kilobytes.
 const MAX_FORM_BYTES = 32_768;

@@ -19,16 +19,11 @@ import { registrationOptions, verifyRegistration } from "../passkey/webauthn.js"
 import { sessionCookieHeader } from "../passkey/cookie.js";
 import { renderConfirmGrantPage, renderMessagePage, renderSignInPage, type ClientView } from "./page.js";
 import { readForm } from "../transport/formBody.js";
+import { htmlPageHeaders } from "../transport/pageHeaders.js";
 
-const HEADERS = {
-  "content-type": "text/html; charset=utf-8",
-  "cache-control": "no-store",
-  "x-frame-options": "DENY",
-  "referrer-policy": "same-origin",
-  "x-content-type-options": "nosniff",
-  // script-src 'self': the passkey script (served by this server) on the spend grant's confirmation step.
-  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self' https: http://localhost:* http://127.0.0.1:* http://[::1]:*; frame-ancestors 'none'; base-uri 'none'",
-};
+// The pages' headers (transport/pageHeaders.ts). form-action also governs the redirect that follows the
+// sign-in POST: back to the app's callback (https, or a loopback one).
+const HEADERS = htmlPageHeaders({ formAction: "'self' https: http://localhost:* http://127.0.0.1:* http://[::1]:*" });
 // A passkey registration response (attestation "none") is a few kilobytes.
 const MAX_FORM_BYTES = 32_768;
 const PENDING_TTL_MS = 10 * 60_000;

@@ -15,19 +15,14 @@ import { sessionCookieHeader, sessionCookieOf } from "./cookie.js";
 import { jsonForScript, SCRIPT_PATH, type PasskeyService } from "./service.js";
 import { registrationOptions, verifyRegistration } from "./webauthn.js";
 import { readForm } from "../transport/formBody.js";
+import { htmlPageHeaders } from "../transport/pageHeaders.js";
 
 export const ACCOUNT_PATH = "/oauth/account";
 export const GEOPERA_KEY = /^gpra_[A-Za-z0-9_-]{8,200}$/;
 const MAX_FORM_BYTES = 32_768;
 
-const HEADERS = {
-  "content-type": "text/html; charset=utf-8",
-  "cache-control": "no-store",
-  "x-frame-options": "DENY",
-  "referrer-policy": "same-origin",
-  "x-content-type-options": "nosniff",
-  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-};
+// The pages' headers (transport/pageHeaders.ts): forms post to this page only.
+const HEADERS = htmlPageHeaders({ formAction: "'self'" });
 
 function renderSignIn(problem?: string): string {
   return layout(
