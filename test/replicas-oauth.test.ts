@@ -3,17 +3,13 @@
 // refresh token rotated on one is spent for the other; one refresh token sent to both at once is
 // redeemed exactly once (the store's atomic consume). Runs under npm run test:pg, on Node 22 or later.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { existsSync, mkdtempSync } from "node:fs";
-import { spawn } from "node:child_process";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { chromium, type Browser } from "playwright-core";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
-import { startPostgres, type PgCluster } from "./helpers/postgres.js";
-import { whenListening, raw, mcpHeaders, INITIALIZE, type HttpServerProcess } from "./helpers/http.js";
-import { CLI } from "./helpers/stdio.js";
+import { startPostgres, type PgCluster, startReplica } from "./helpers/postgres.js";
+import { raw, mcpHeaders, INITIALIZE, type HttpServerProcess } from "./helpers/http.js";
 import { freePort, startCallback, oauthConnect } from "./helpers/oauth.js";
 import { skipped, NO_POSTGRES } from "./helpers/skip.js";
 
@@ -38,13 +34,8 @@ describe.skipIf(!ok)(skipped("OAuth on two replicas sharing one PostgreSQL", !ok
   let db: string;
   const tokensSeen: string[] = [];
 
-  const replica = async (port: number, db: string) => {
-    const proc = spawn(process.execPath, [CLI, "--transport", "http", "--port", String(port), "--public-url", issuer, "--auth", "oauth", "--store", db, "--state-dir", mkdtempSync(join(tmpdir(), "gbm-oauth-replica-"))], {
-      env: { PATH: process.env.PATH ?? "", GEOPERA_API_URL: api.url, GEOPERA_OAUTH_KEK: KEK },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    return whenListening(proc, "replica", 20_000);
-  };
+  const replica = (port: number, db: string) =>
+    startReplica({ apiUrl: api.url, store: db, port, publicUrl: issuer, args: ["--auth", "oauth"], env: { GEOPERA_OAUTH_KEK: KEK } });
 
   beforeAll(async () => {
     api = await startSandboxApi();

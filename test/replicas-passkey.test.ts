@@ -4,17 +4,14 @@
 // on A, the call's binding and the one-use challenge live in the shared store, so the person confirms on
 // B a spend asked on A, and A's repeated call charges once. Runs under GEOPERA_TEST_STORE=postgres, Node 22+.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { existsSync, mkdtempSync } from "node:fs";
-import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { chromium, type Browser } from "playwright-core";
 import { startSandboxApi, type SandboxApi } from "../src/sandbox/index.js";
-import { startPostgres, type PgCluster } from "./helpers/postgres.js";
-import { whenListening, type HttpServerProcess } from "./helpers/http.js";
-import { CLI, textOf } from "./helpers/stdio.js";
+import { startPostgres, type PgCluster, startReplica } from "./helpers/postgres.js";
+import type { HttpServerProcess } from "./helpers/http.js";
+import { textOf } from "./helpers/stdio.js";
 import { chargesAfter } from "./helpers/spends.js";
 import { freePort, startCallback } from "./helpers/oauth.js";
 import { connectWithSpend, type Person } from "./helpers/passkey.js";
@@ -42,13 +39,8 @@ describe.skipIf(!ok)(skipped("passkey confirmation page on two replicas sharing 
   /** Which replica each proxied request went to. */
   const routed: { path: string; to: "a" | "b" }[] = [];
 
-  const replica = async (port: number, db: string) => {
-    const proc = spawn(process.execPath, [CLI, "--transport", "http", "--port", String(port), "--public-url", base, "--auth", "oauth", "--trust-proxy", "--store", db, "--state-dir", mkdtempSync(join(tmpdir(), "gbm-passkey-replica-"))], {
-      env: { PATH: process.env.PATH ?? "", GEOPERA_API_URL: api.url, GEOPERA_OAUTH_KEK: KEK },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    return whenListening(proc, "replica", 20_000);
-  };
+  const replica = (port: number, db: string) =>
+    startReplica({ apiUrl: api.url, store: db, port, publicUrl: base, args: ["--auth", "oauth", "--trust-proxy"], env: { GEOPERA_OAUTH_KEK: KEK } });
 
   beforeAll(async () => {
     api = await startSandboxApi();

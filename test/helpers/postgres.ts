@@ -155,17 +155,19 @@ export async function startPostgres(opts: PgOptions = {}): Promise<PgCluster> {
 export type Replica = HttpServerProcess;
 
 /**
- * Spawns `node dist/src/cli.js --transport http` on a free loopback port with --public-url set to that
- * same address (the replica's page origin), and waits for its "listening" log line. `env` adds to the
+ * Spawns `node dist/src/cli.js --transport http` on a free loopback port (or `port`) with --public-url set
+ * to that same address (the replica's page origin) unless `publicUrl` is given, and waits for its
+ * "listening" log line. `env` adds to the
  * child's environment (e.g. GEOPERA_REQUEST_STATE_SECRET).
  */
-export async function startReplica(opts: { apiUrl: string; store: string; args?: string[]; env?: Record<string, string> }): Promise<Replica> {
+export async function startReplica(opts: { apiUrl: string; store: string; args?: string[]; env?: Record<string, string>; port?: number; publicUrl?: string }): Promise<Replica> {
   const stateDir = mkdtempSync(join(tmpdir(), "gbm-replica-"));
-  const port = await freePort();
-  const self = `http://127.0.0.1:${port}`;
+  const port = opts.port ?? (await freePort());
+  // Behind a balancer every replica answers to the balancer's address: then pass it as publicUrl.
+  const publicUrl = opts.publicUrl ?? `http://127.0.0.1:${port}`;
   const proc = spawn(
     process.execPath,
-    [CLI, "--transport", "http", "--port", String(port), "--public-url", self, "--store", opts.store, "--state-dir", stateDir, ...(opts.args ?? [])],
+    [CLI, "--transport", "http", "--port", String(port), "--public-url", publicUrl, "--store", opts.store, "--state-dir", stateDir, ...(opts.args ?? [])],
     { env: { PATH: process.env.PATH ?? "", GEOPERA_API_URL: opts.apiUrl, ...opts.env }, stdio: ["ignore", "ignore", "pipe"] },
   );
   return whenListening(proc, "replica", 20_000);
