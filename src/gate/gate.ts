@@ -74,7 +74,7 @@ export async function createSpendGate(config: Readonly<Config>, deps: Omit<Invok
   for (const e of await store.spendsInDoubt()) reportInDoubt(e);
   // 2026-07-28 confirmation rounds: sealed with the operator's secret, or the one the store keeps (shared by
   // every replica on the store). Each state lives as long as a page confirmation.
-  const rounds = createRounds(config.requestStateSecret ?? (await store.requestStateSecret()), config.confirmTtlMs, store, clock);
+  const rounds = createRounds(async () => config.requestStateSecret ?? (await store.requestStateSecret()), config.confirmTtlMs, store, clock);
 
   let pageHost: PageHost;
   let hosted = false;

@@ -11,7 +11,7 @@
 // nothing is sent in any of those cases. Nothing is kept in memory between the two rounds: any replica can
 // take the second.
 import { createHash, randomUUID } from "node:crypto";
-import { CLIENT_CAPABILITIES_META_KEY, createRequestStateCodec, inputRequired, type ClientCapabilities, type InputRequiredResult } from "@modelcontextprotocol/server";
+import { CLIENT_CAPABILITIES_META_KEY, createRequestStateCodec, inputRequired, type ClientCapabilities, type InputRequiredResult, type RequestStateCodec } from "@modelcontextprotocol/server";
 import type { GateStore } from "../store/types.js";
 import type { CallEnv } from "../tools/invoke.js";
 import { CONFIRM_SCHEMA, type FormAnswer } from "./form.js";
@@ -76,9 +76,21 @@ export function clientElicitation(env: CallEnv): { form?: object; url?: object }
   return env.server.getClientCapabilities()?.elicitation;
 }
 
-export function createRounds(secret: Uint8Array, ttlMs: number, store: GateStore, clock: () => number): Rounds {
-  const codec = createRequestStateCodec<RoundState>({ key: secret, ttlSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) });
-  const seal = (s: Omit<RoundState, "n" | "e">) => codec.mint({ ...s, n: randomUUID(), e: clock() + ttlMs });
+/**
+ * `secret` is asked for on the first round, not at start: making the store's key (a file created and
+ * fsync'd, or a database row) is work a process that never serves a 2026-07-28 spend should not pay.
+ */
+export function createRounds(secret: () => Promise<Uint8Array>, ttlMs: number, store: GateStore, clock: () => number): Rounds {
+  let codecOnce: Promise<RequestStateCodec<RoundState>> | undefined;
+  const codec = () =>
+    (codecOnce ??= secret().then(
+      (key) => createRequestStateCodec<RoundState>({ key, ttlSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) }),
+      (err: unknown) => {
+        codecOnce = undefined; // a store that failed once may answer next time
+        throw err;
+      },
+    ));
+  const seal = async (s: Omit<RoundState, "n" | "e">) => (await codec()).mint({ ...s, n: randomUUID(), e: clock() + ttlMs });
   const NOTHING = "Nothing was charged.";
   const refused = (reason: Extract<Round, { kind: "refused" }>["reason"], text: string): Round => ({ kind: "refused", reason, text: `${text} ${NOTHING}` });
 
@@ -86,10 +98,12 @@ export function createRounds(secret: Uint8Array, ttlMs: number, store: GateStore
     async read(env, digest) {
       const raw: unknown = env.extra.mcpReq.requestState();
       if (raw === undefined) return { kind: "first" };
+      // Outside the try: a store that cannot give the secret is a store failure (nothing sent), not a bad state.
+      const verifier = await codec();
       let state: RoundState;
       try {
         if (typeof raw !== "string" || !isCanonical(raw)) throw new Error("malformed");
-        state = await codec.verify(raw, env.extra);
+        state = await verifier.verify(raw, env.extra);
       } catch (err) {
         // The codec's reasons are fixed words: malformed, mac, expired, bind.
         if ((err as Error).message === "expired") return refused("state_expired", "This confirmation round has expired; call the tool again to ask the person again.");
