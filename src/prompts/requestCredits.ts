@@ -26,13 +26,11 @@ export function requestCreditsText(args: { credits?: string; purpose?: string },
 }
 
 export function registerRequestCredits(server: McpServer, deps: ContextDeps): void {
-  
   server.registerPrompt(
     REQUEST_CREDITS,
     { title: "Request more credits", description: "Drafts a credit-purchase approval with billing_approvals_request for a person to approve; never spends.", argsSchema: requestCreditsArgs },
     (args, ctx): GetPromptResult => ({
       description: "Request more credits",
-      
       messages: [{ role: "user", content: { type: "text", text: requestCreditsText(args, [deps.callerOf(ctx).credential]) } }],
     }),
   );

@@ -29,13 +29,11 @@ export function reviewSpendText(organizationId: string | undefined, secrets: rea
 }
 
 export function registerReviewSpend(server: McpServer, deps: ContextDeps): void {
-  
   server.registerPrompt(
     REVIEW_SPEND,
     { title: "Review this month's spend", description: "Reads the ledger, invoices and billing status with the read tools and explains this month's spend.", argsSchema: reviewSpendArgs },
     (args, ctx): GetPromptResult => ({
       description: "Review this month's spend",
-      
       messages: [{ role: "user", content: { type: "text", text: reviewSpendText(args.organization_id, [deps.callerOf(ctx).credential]) } }],
     }),
   );

@@ -54,44 +54,45 @@ export function registerBillingResources(server: McpServer, deps: ContextDeps): 
   }
   if (exposed(deps, "billing.status.get")) {
     // Listed: the caller's own organization (the one the balance names).
-    const template = new ResourceTemplate(STATUS_TEMPLATE, {
-      list: listing(async (extra) => {
+    byId(server, deps, done, {
+      name: "billing-status",
+      template: STATUS_TEMPLATE,
+      variable: "organization_id",
+      operationId: "billing.status.get",
+      meta: { title: "Billing status", description: "An organization's billing status, plan and usage this period, read now (billing.status.get)." },
+      list: async (extra) => {
         const [id] = exposed(deps, "billing.credits.balance") ? await organizationIds(deps, deps.callerOf(extra), "", extra.mcpReq.signal) : [];
         return id ? [{ uri: `geopera://billing/status/${encodeURIComponent(id)}`, name: `status of ${id}`, mimeType: JSON_TYPE }] : [];
-      }),
-    });
-    server.registerResource(
-      "billing-status",
-      template,
-      { title: "Billing status", description: "An organization's billing status, plan and usage this period, read now (billing.status.get).", mimeType: JSON_TYPE },
-      (uri, vars, ctx) => {
-        const id = variable(vars.organization_id);
-        if (!id || id.length > MAX_ID) throw notFound(uri.href);
-        
-        return operationResource(deps, "billing-status", uri.href, "billing.status.get", { organization_id: id }, deps.callerOf(ctx), ctx.mcpReq.signal);
       },
-    );
-    done.templates[STATUS_TEMPLATE] = ["organization_id"];
+    });
   }
   if (exposed(deps, "billing.approvals.get")) {
-    const template = new ResourceTemplate(APPROVAL_TEMPLATE, {
-      list: listing(async (extra) => {
+    byId(server, deps, done, {
+      name: "approval",
+      template: APPROVAL_TEMPLATE,
+      variable: "approval_id",
+      operationId: "billing.approvals.get",
+      meta: { title: "Credit-purchase approval", description: "One credit-purchase approval, read now (billing.approvals.get)." },
+      list: async (extra) => {
         const ids = exposed(deps, "billing.approvals.list") ? await approvalIds(deps, deps.callerOf(extra), "", extra.mcpReq.signal) : [];
         return ids.map((id) => ({ uri: `geopera://billing/approvals/${encodeURIComponent(id)}`, name: `approval ${id}`, mimeType: JSON_TYPE }));
-      }),
-    });
-    server.registerResource(
-      "approval",
-      template,
-      { title: "Credit-purchase approval", description: "One credit-purchase approval, read now (billing.approvals.get).", mimeType: JSON_TYPE },
-      (uri, vars, ctx) => {
-        const id = variable(vars.approval_id);
-        if (!id || id.length > MAX_ID) throw notFound(uri.href);
-        
-        return operationResource(deps, "approval", uri.href, "billing.approvals.get", { approval_id: id }, deps.callerOf(ctx), ctx.mcpReq.signal);
       },
-    );
-    done.templates[APPROVAL_TEMPLATE] = ["approval_id"];
+    });
   }
   return done;
+}
+
+/** A resource read by one id (the template's one variable): its operation called with that id, bounded as the tools bound it. */
+function byId(
+  server: McpServer,
+  deps: ContextDeps,
+  done: Registered,
+  r: { name: string; template: string; variable: string; operationId: string; meta: { title: string; description: string }; list: (extra: Extra) => Promise<ListResourcesResult["resources"]> },
+): void {
+  server.registerResource(r.name, new ResourceTemplate(r.template, { list: listing(r.list) }), { ...r.meta, mimeType: JSON_TYPE }, (uri, vars, ctx) => {
+    const id = variable(vars[r.variable]);
+    if (!id || id.length > MAX_ID) throw notFound(uri.href);
+    return operationResource(deps, r.name, uri.href, r.operationId, { [r.variable]: id }, deps.callerOf(ctx), ctx.mcpReq.signal);
+  });
+  done.templates[r.template] = [r.variable];
 }
