@@ -7,10 +7,10 @@ import type { ContextDeps } from "../resources/deps.js";
 
 export const REQUEST_CREDITS = "request_more_credits";
 
-export const requestCreditsArgs = {
+export const requestCreditsArgs = z.object({
   credits: z.string().regex(/^[1-9]\d{0,8}$/, "a whole number of credits").optional().describe("Credits to request (a whole number); default: ask me"),
   purpose: z.string().max(200).optional().describe("What the credits are for, in a few words"),
-};
+});
 
 export function requestCreditsText(args: { credits?: string; purpose?: string }, secrets: readonly string[]): string {
   return [

@@ -8,9 +8,9 @@ import type { ContextDeps } from "../resources/deps.js";
 
 export const REVIEW_SPEND = "review_monthly_spend";
 
-export const reviewSpendArgs = {
+export const reviewSpendArgs = z.object({
   organization_id: z.string().min(1).max(128).optional().describe("Organization id (org_…); default: the one the credential acts for"),
-};
+});
 
 export function reviewSpendText(organizationId: string | undefined, secrets: readonly string[]): string {
   const org = organizationId === undefined ? undefined : quoted(organizationId, secrets);
