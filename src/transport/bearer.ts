@@ -12,11 +12,17 @@ export const REALM = "geopera-billing-mcp";
 
 export type BearerResult = { ok: true; token: string } | { ok: false; reason: "missing" | "malformed" };
 
+/** The token of an `Authorization: Bearer <token>` header, whatever its shape; undefined for any other header. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header === undefined ? undefined : /^Bearer +(\S+) *$/i.exec(header)?.[1];
+}
+
+/** A Geopera credential as bearer (--auth key). */
 export function readBearer(header: string | undefined): BearerResult {
   if (header === undefined || header.trim() === "") return { ok: false, reason: "missing" };
-  const match = /^Bearer +(\S+) *$/i.exec(header);
-  if (!match || !GEOPERA_CREDENTIAL.test(match[1]!)) return { ok: false, reason: "malformed" };
-  return { ok: true, token: match[1]! };
+  const token = bearerToken(header);
+  if (token === undefined || !GEOPERA_CREDENTIAL.test(token)) return { ok: false, reason: "malformed" };
+  return { ok: true, token };
 }
 
 /** RFC 6750 challenge: no error code when nothing was sent, `invalid_token` when something unusable was. */

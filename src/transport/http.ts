@@ -14,7 +14,7 @@ import { createMcpHandler, isInitializeRequest, isLegacyRequest } from "@modelco
 import type { AuthInfo, McpServer } from "@modelcontextprotocol/server";
 import type { RequestScope } from "../server.js";
 import type { Logger } from "../log.js";
-import { readBearer, challenge, credentialDigest, sameCredential, fingerprintOf, GEOPERA_CREDENTIAL } from "./bearer.js";
+import { bearerToken, readBearer, challenge, credentialDigest, sameCredential, fingerprintOf, GEOPERA_CREDENTIAL } from "./bearer.js";
 import { createOriginPolicy, isLoopbackHost } from "./origin.js";
 import { readJsonBody, BodyTooLarge, BodyNotJson } from "./body.js";
 import { sendJson, sendRpcError, RPC } from "./replies.js";
@@ -507,7 +507,7 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
    */
   const oauthPrincipal = async (req: IncomingMessage, res: ServerResponse, path: string, oauth: NonNullable<HttpServeOptions["oauth"]>): Promise<Principal | undefined> => {
     const header = req.headers.authorization;
-    const token = header === undefined ? undefined : /^Bearer +(\S+) *$/i.exec(header)?.[1];
+    const token = bearerToken(header);
     const unauthorized = (reason: string) => {
       const message = oauth.acceptKeys ? "Unauthorized: sign in (OAuth), or send Authorization: Bearer <gpra_ API key or gpst_ session token>" : "Unauthorized: sign in (OAuth); see the resource metadata";
       refuse(req, res, 401, RPC.serverError, message, reason, { "WWW-Authenticate": oauth.front.challenge(path === SSE || path === MESSAGES ? SSE : MCP, header !== undefined) });
