@@ -20,6 +20,7 @@ import { sessionCookieHeader } from "../passkey/cookie.js";
 import { renderConfirmGrantPage, renderMessagePage, renderSignInPage, type ClientView } from "./page.js";
 import { readForm } from "../transport/formBody.js";
 import { htmlPageHeaders } from "../transport/pageHeaders.js";
+import { GEOPERA_KEY } from "../transport/bearer.js";
 
 // The pages' headers (transport/pageHeaders.ts). form-action also governs the redirect that follows the
 // sign-in POST: back to the app's callback (https, or a loopback one).
@@ -27,7 +28,6 @@ const HEADERS = htmlPageHeaders({ formAction: "'self' https: http://localhost:* 
 // A passkey registration response (attestation "none") is a few kilobytes.
 const MAX_FORM_BYTES = 32_768;
 const PENDING_TTL_MS = 10 * 60_000;
-const GEOPERA_KEY = /^gpra_[A-Za-z0-9_-]{8,200}$/;
 
 export interface InteractionDeps {
   provider: OAuthProvider;

@@ -16,9 +16,9 @@ import { jsonForScript, SCRIPT_PATH, type PasskeyService } from "./service.js";
 import { registrationOptions, verifyRegistration } from "./webauthn.js";
 import { readForm } from "../transport/formBody.js";
 import { htmlPageHeaders } from "../transport/pageHeaders.js";
+import { GEOPERA_KEY } from "../transport/bearer.js";
 
 export const ACCOUNT_PATH = "/oauth/account";
-export const GEOPERA_KEY = /^gpra_[A-Za-z0-9_-]{8,200}$/;
 const MAX_FORM_BYTES = 32_768;
 
 // The pages' headers (transport/pageHeaders.ts): forms post to this page only.

@@ -15,7 +15,7 @@ import { jsonForScript, SCRIPT_PATH, type PasskeyService } from "./service.js";
 import { assertionOptions, chargeHash, verifyAssertion } from "./webauthn.js";
 
 import { ACCOUNT_PATH } from "./account.js";
-import { GEOPERA_KEY } from "./account.js";
+import { GEOPERA_KEY } from "../transport/bearer.js";
 
 export type PasskeyDecision = { ok: true; detail: string } | { ok: false; status: number; title: string; message: string };
 

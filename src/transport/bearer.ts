@@ -8,6 +8,9 @@ export { credentialDigest, fingerprintOf } from "../fingerprint.js";
 /** A Geopera API key (gpra_) or session token (gpst_). */
 export const GEOPERA_CREDENTIAL = /^(gpra|gpst)_[A-Za-z0-9_-]{8,}$/;
 
+/** A Geopera API key as a person pastes it on a sign-in page (API keys only, bounded). */
+export const GEOPERA_KEY = /^gpra_[A-Za-z0-9_-]{8,200}$/;
+
 export const REALM = "geopera-billing-mcp";
 
 export type BearerResult = { ok: true; token: string } | { ok: false; reason: "missing" | "malformed" };
