@@ -9,7 +9,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { OAuthRecords } from "../store/types.js";
 import type { Logger } from "../log.js";
-import type { CredentialOwner } from "../upstream/verify.js";
+import { keyRefusal, type CredentialOwner } from "../upstream/verify.js";
 import { fingerprint } from "../fingerprint.js";
 import { seal, open, type Kek } from "./kek.js";
 import { GRANT_KEY_MODEL, grantKeyOf, hashId } from "./adapter.js";
@@ -106,8 +106,10 @@ export function createInteractionRoutes(d: InteractionDeps) {
       const key = (form.get("key") ?? "").trim();
       if (!GEOPERA_KEY.test(key)) return send(res, 400, renderSignInPage(client, csrfOf(uid), "That is not a Geopera API key (they start with gpra_)."));
       const owner = await d.checkKey(key, AbortSignal.timeout(10_000));
-      if (owner.verdict === "rejected") return send(res, 403, renderSignInPage(client, csrfOf(uid), "The billing API does not accept this key."));
-      if (owner.verdict !== "accepted") return send(res, 503, renderSignInPage(client, csrfOf(uid), "The billing API could not check this key right now. Try again in a moment."));
+      if (owner.verdict !== "accepted") {
+        const refused = keyRefusal(owner.verdict);
+        return send(res, refused.status, renderSignInPage(client, csrfOf(uid), refused.message));
+      }
       // A spend grant enrols a passkey with this step's "Allow" (its challenge kept with the pending key).
       const registration = tier === "spend" && d.passkeys ? await registrationOptions(d.passkeys.rp, fingerprint(key), await d.passkeys.records.passkeys(fingerprint(key))) : undefined;
       await d.records.put(pendingKeyOf(uid), {

@@ -7,7 +7,7 @@
 // passkey. What the passkey stops is the agent, which holds neither the key (sealed on this server for
 // its grant) nor the person's browser session nor their authenticator.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { CredentialOwner } from "../upstream/verify.js";
+import { keyRefusal, type CredentialOwner } from "../upstream/verify.js";
 import type { Logger } from "../log.js";
 import { fingerprint } from "../fingerprint.js";
 import { escapeHtml as e, layout } from "../gate/page.js";
@@ -76,7 +76,10 @@ export function createAccountRoutes(d: { service: PasskeyService; checkKey(key: 
       const key = (form.get("key") ?? "").trim();
       if (!GEOPERA_KEY.test(key)) return send(res, 400, renderSignIn("That is not a Geopera API key (they start with gpra_)."));
       const owner = await d.checkKey(key, AbortSignal.timeout(10_000));
-      if (owner.verdict !== "accepted") return send(res, owner.verdict === "rejected" ? 403 : 503, renderSignIn(owner.verdict === "rejected" ? "The billing API does not accept this key." : "The billing API could not check this key right now."));
+      if (owner.verdict !== "accepted") {
+        const refused = keyRefusal(owner.verdict);
+        return send(res, refused.status, renderSignIn(refused.message));
+      }
       return back(res, sessionCookieHeader(await service.records.newSession(fingerprint(key))));
     }
     if (!account || !session) return send(res, 401, renderSignIn("Sign in first."));

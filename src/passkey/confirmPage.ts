@@ -7,7 +7,7 @@
 // again with their key, as at consent (which sets the cookie), and comes back.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Confirmation } from "../store/types.js";
-import type { CredentialOwner } from "../upstream/verify.js";
+import { keyRefusal, type CredentialOwner } from "../upstream/verify.js";
 import { fingerprint } from "../fingerprint.js";
 import { escapeHtml as e, layout, renderConfirmPage } from "../gate/page.js";
 import { sessionCookieHeader, sessionCookieOf } from "./cookie.js";
@@ -53,7 +53,10 @@ export function createPasskeyPage(d: PasskeyPageDeps) {
     async signIn(res: ServerResponse, c: Confirmation, account: string, key: string): Promise<{ status: number; html: string } | undefined> {
       if (!GEOPERA_KEY.test(key) || fingerprint(key) !== account) return { status: 403, html: renderSignInAgain(c, "That is not the key this app was connected with.") };
       const owner = await d.checkKey(key, AbortSignal.timeout(10_000));
-      if (owner.verdict !== "accepted") return { status: owner.verdict === "rejected" ? 403 : 503, html: renderSignInAgain(c, owner.verdict === "rejected" ? "The billing API does not accept this key." : "The billing API could not check this key right now.") };
+      if (owner.verdict !== "accepted") {
+        const refused = keyRefusal(owner.verdict);
+        return { status: refused.status, html: renderSignInAgain(c, refused.message) };
+      }
       res.writeHead(303, { location: `/confirm/${c.id}`, "set-cookie": sessionCookieHeader(await service.records.newSession(account)), "cache-control": "no-store" }).end();
       return undefined;
     },

@@ -27,6 +27,13 @@ export function credentialVerifier(upstream: UpstreamClient): (token: string, si
 /** Who a credential acts for: the same balance read, with the organization it names (sign-in shows it). */
 export type CredentialOwner = { verdict: "accepted"; organization?: string } | { verdict: "rejected" | "unknown" };
 
+/** Why a key a person pasted on one of our pages cannot sign in: the status and the sentence to show. */
+export function keyRefusal(verdict: "rejected" | "unknown"): { status: 403 | 503; message: string } {
+  return verdict === "rejected"
+    ? { status: 403, message: "The billing API does not accept this key." }
+    : { status: 503, message: "The billing API could not check this key right now. Try again in a moment." };
+}
+
 export function credentialOwner(upstream: UpstreamClient): (token: string, signal: AbortSignal) => Promise<CredentialOwner> {
   return async (token, signal) => {
     try {
