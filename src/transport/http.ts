@@ -31,6 +31,12 @@ export interface GrantAccess {
   maxCreditsPerDay?: number;
 }
 
+/** What a 2026-07-28 request's server is built for: its principal, and the digest its sessions and caches key on. */
+interface ModernCaller {
+  principal: Principal;
+  digest: Buffer;
+}
+
 const accessOf = (p: Principal): GrantAccess | undefined => (p.tier ? { tier: p.tier, ...(p.maxCreditsPerDay !== undefined ? { maxCreditsPerDay: p.maxCreditsPerDay } : {}) } : undefined);
 
 export interface HttpServeOptions {
@@ -155,13 +161,12 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
   // envelope and the Mcp-Method / Mcp-Name headers against the body. 2025 traffic never reaches it.
   const modern = createMcpHandler(
     (ctx) => {
-      const token = ctx.authInfo?.token;
-      if (!token) throw new Error("2026-07-28 request without a credential"); // route() never lets one through
-      const principal = (ctx.authInfo?.extra as { principal?: Principal } | undefined)?.principal ?? { id: token, credential: token };
-      const credential = credentialDigest(principal.id);
+      // handleModern put them there; route() lets no request through without them.
+      const caller = ctx.authInfo?.extra as ModernCaller | undefined;
+      if (!caller) throw new Error("2026-07-28 request without a credential");
       const headers = ctx.requestInfo?.headers;
       const scope = { method: headers?.get("mcp-method") ?? undefined, name: headers?.get("mcp-name") ?? undefined };
-      return opts.createSessionServer(token, { credentialRejected: () => closeRevoked(credential, principal) }, scope, accessOf(principal));
+      return opts.createSessionServer(caller.principal.credential, { credentialRejected: () => closeRevoked(caller.digest, caller.principal) }, scope, accessOf(caller.principal));
     },
     { legacy: "reject", maxRequestBodySize: opts.maxRequestBytes, onerror: (err) => log.debug("2026-07-28 request error", { error: err.message }) },
   );
@@ -407,7 +412,9 @@ export async function serveHttp(opts: HttpServeOptions): Promise<HttpHandle> {
     const id = requestIdOf(body);
     if (draining && carriesRequest(body)) return refuseDraining(req, res, id);
     if (!(await credentialAccepted(req, res, token, id))) return;
-    const auth: AuthInfo = { token, clientId: fingerprintOf(credentialDigest(principal.id)), scopes: principal.tier ? [principal.tier] : [], extra: { principal } };
+    const digest = credentialDigest(principal.id);
+    const caller: ModernCaller = { principal, digest };
+    const auth: AuthInfo = { token, clientId: fingerprintOf(digest), scopes: principal.tier ? [principal.tier] : [], extra: { ...caller } };
     await serveModern(Object.assign(req, { auth }), res, body);
   };
 
