@@ -53,6 +53,8 @@ interface World {
   legacyOnly: Client;
   /** The 2025 path: the v1 client with form elicitation, declining every question it is asked. */
   v1: V1Client;
+  /** Everything the servers wrote that a credential must never be in: their stderr (and stdout over HTTP), and, over stdio, the shared state directory's audit. */
+  written(): string;
   v1Asked: V1ElicitRequest[];
   close(): Promise<void>;
 }
@@ -82,6 +84,7 @@ async function stdioWorld(): Promise<World> {
     main, other, short, page, bare, fulfils, fulfilled, legacyOnly,
     v1: v1.client,
     v1Asked,
+    written: () => [...procs.map((p) => p.stderr()), readFileSync(join(shared, "audit.jsonl"), "utf8")].join("\n"),
     async close() {
       await Promise.all([...procs.map((p) => p.close()), v1.close()]);
     },
@@ -116,6 +119,7 @@ async function httpWorld(): Promise<World> {
     main: mainC, other, short: shortC, page: pageC, bare, fulfils, fulfilled, legacyOnly,
     v1: v1.client,
     v1Asked,
+    written: () => [main, page, short, legacy].flatMap((p) => [p.stderr(), p.stdout()]).join("\n"),
     async close() {
       await Promise.all([...clients.map((c) => c.close()), v1.client.close()]);
       await Promise.all([main.stop(), page.stop(), short.stop(), legacy.stop()]);
@@ -516,5 +520,13 @@ for (const transport of ["stdio", "http"] as const) {
         });
       });
     }
+
+    // Last: after every call above (spends charged and refused, tampered states, expiry) has been logged.
+    it("no tenant's key is anywhere the servers wrote (logs, and the audit over stdio)", () => {
+      const written = w.written();
+      expect(written).toMatch(/"msg":"tool call"/);
+      expect(written).not.toContain(KEY_A);
+      expect(written).not.toContain(KEY_B);
+    });
   });
 }
