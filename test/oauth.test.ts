@@ -18,6 +18,9 @@ import { startHttpServer, whenListening, connectStreamable, raw, mcpHeaders, INI
 import { CLI, textOf } from "./helpers/stdio.js";
 import { freePort, startCallback, startClientDocument, MemoryProvider, signInInBrowser } from "./helpers/oauth.js";
 import { skipped } from "./helpers/skip.js";
+import fc from "fast-check";
+import { hostile } from "./helpers/hostile.js";
+import { escapeHtml } from "../src/gate/page.js";
 
 const NODE_MAJOR = Number(process.versions.node.split(".")[0]);
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
@@ -40,6 +43,8 @@ function filesUnder(dir: string): { path: string; text: string }[] {
 }
 
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+/** Markup an app might put in its name to forge a part of our page. */
+const MARKUP = fc.constantFrom("<script>alert(1)</script>", "<b>", "</form>", '"><input name="key">', "&amp;", "'onmouseover='x", "<!--", "]]>", "");
 
 describe.skipIf(!tooOld)("OAuth on Node < 22", () => {
   it("--auth oauth refuses to start with a clear message; --auth key is unaffected", () => {
@@ -292,6 +297,55 @@ describe.skipIf(skip)(skipped("OAuth sign-in for hosted agents (--auth both)", s
     const post = (headers: Record<string, string>, body: string) => raw(base, { path: page.headers.location as string, headers: { cookie, "content-type": "application/x-www-form-urlencoded", ...headers }, body });
     expect((await post({ origin: "https://evil.example" }, form({ step: "check", tier: "read", key: "gpra_whatever_123" }))).status).toBe(403);
     expect((await post({ origin: base }, form({ step: "check", tier: "read", key: "gpra_whatever_123", csrf: "forged" }))).status).toBe(403);
+  }, 60_000);
+
+  it("property: any client_name a self-registered app gives (generated hostile text) is shown escaped, inside the page's own structure", async () => {
+    const seed = Number(process.env.FC_SEED ?? Date.now() % 1_000_000);
+    console.log(`oauth.test.ts client_name property: fast-check seed ${seed} (FC_SEED=${seed} replays it)`);
+    const verifier = "v".repeat(43);
+    const challenge = createHash("sha256").update(verifier).digest("base64url");
+    let run = 0;
+    let shown = 0;
+    /** The sign-in page a freshly registered app with this name gets (undefined: the library refused the name). */
+    const signInPageFor = async (name: string) => {
+      // Each registration from its own loopback address: registrations are rate-limited per client address.
+      const localAddress = `127.0.9.${(run++ % 250) + 1}`;
+      const metadata = { client_name: name, redirect_uris: [callback.url], grant_types: ["authorization_code"], response_types: ["code"], token_endpoint_auth_method: "none" };
+      const reg = await raw(base, { path: "/oauth/register", headers: { "content-type": "application/json" }, body: JSON.stringify(metadata), localAddress });
+      // The library may refuse a name outright (invalid_client_metadata); then nobody is shown anything.
+      if (reg.status !== 201) {
+        expect(reg.status).toBe(400);
+        return undefined;
+      }
+      const clientId = (JSON.parse(reg.body) as { client_id: string }).client_id;
+      const query = form({ client_id: clientId, response_type: "code", redirect_uri: callback.url, code_challenge: challenge, code_challenge_method: "S256", scope: "read", resource: `${base}/mcp`, state: "s" });
+      const auth = await raw(base, { method: "GET", path: `/oauth/authorize?${query}`, localAddress });
+      expect(auth.status).toBe(303);
+      const cookie = ([] as string[]).concat(auth.headers["set-cookie"] ?? []).map((c) => c.split(";")[0]).join("; ");
+      const page = await raw(base, { method: "GET", path: auth.headers.location as string, headers: { cookie }, localAddress });
+      expect(page.status).toBe(200);
+      return { html: page.body, stored: (JSON.parse(reg.body) as { client_name?: string }).client_name ?? name };
+    };
+    const tags = (html: string) => html.match(/<[A-Za-z/!]/g)?.length ?? 0;
+    const plain = (await signInPageFor("Plain App"))!;
+    await fc.assert(
+      fc.asyncProperty(fc.tuple(hostile(80), MARKUP, hostile(40)).map(([a, m, b]) => a.text + m + b.text), async (name) => {
+        const shownPage = await signInPageFor(name);
+        if (!shownPage) return;
+        const { html, stored } = shownPage;
+        // The name as data: shown escaped, adding no element of its own (the same tags as a plain name's
+        // page), and the page's own parts there once each.
+        // (As UTF-8 carries it: a lone surrogate in the name arrives as U+FFFD, as in any UTF-8 page.)
+        expect(html).toContain(Buffer.from(escapeHtml(stored), "utf8").toString("utf8"));
+        expect(tags(html)).toBe(tags(plain.html));
+        expect(html.match(/name="key"/g)).toHaveLength(1);
+        expect(html.match(/name="csrf"/g)).toHaveLength(1);
+        expect(html).toContain("registered itself (unverified");
+        shown++;
+      }),
+      { numRuns: 12, seed },
+    );
+    console.log(`oauth.test.ts client_name property: ${shown} of 12 names shown on the sign-in page`);
   }, 60_000);
 
   it("Client ID Metadata Document: the library fetches the client's https document; the page names where it came from", async () => {
